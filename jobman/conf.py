@@ -1,0 +1,92 @@
+"""The ``JOBMAN`` setting: one dict, read when asked, with every default in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Queue a job class uses when it names none; it must be a key of RQ_QUEUES.
+    "DEFAULT_QUEUE": "default",
+    # Attempts in all, when a job class does not set ``tries``.
+    "DEFAULT_TRIES": 1,
+    # Seconds before each retry, when a job class does not set ``backoff``.
+    "DEFAULT_BACKOFF": 0,
+    # Seconds one attempt of ``handle()`` may take, when a job class does not set ``timeout``.
+    "DEFAULT_TIMEOUT": 180,
+    # Extra modules (or job classes) to import besides every installed app's ``jobs`` module.
+    "JOBS": [],
+    # Seconds RQ keeps a finished job's hash and a failed one in its FailedJobRegistry.
+    # The jobman row is the lasting record; these only feed RQ's own tools.
+    "RESULT_TTL": 600,
+    "FAILURE_TTL": 7 * 24 * 3600,
+    # Caps on what one row stores, so a chatty or hostile job cannot bloat the table.
+    "MAX_LOG_CHARS": 64 * 1024,
+    "MAX_ERROR_CHARS": 2000,
+    "MAX_EXCEPTION_CHARS": 64 * 1024,
+}
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _non_negative_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def valid_backoff(value: Any) -> bool:
+    """Return whether ``value`` is a backoff: seconds, or a non-empty list of seconds."""
+    if isinstance(value, list | tuple):
+        return bool(value) and all(_non_negative_int(v) for v in value)
+    return _non_negative_int(value)
+
+
+VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "DEFAULT_QUEUE": (lambda v: isinstance(v, str) and bool(v), "a queue name"),
+    "DEFAULT_TRIES": (_positive_int, "a whole number of attempts, 1 or more"),
+    "DEFAULT_BACKOFF": (valid_backoff, "seconds (an int >= 0) or a non-empty list of them"),
+    "DEFAULT_TIMEOUT": (_positive_int, "seconds, an int of 1 or more"),
+    "JOBS": (
+        lambda v: isinstance(v, list | tuple) and all(isinstance(i, str) for i in v),
+        "a list of dotted module paths",
+    ),
+    "RESULT_TTL": (lambda v: isinstance(v, int) and v >= -1, "seconds, or -1 to keep forever"),
+    "FAILURE_TTL": (_positive_int, "seconds, an int of 1 or more"),
+    "MAX_LOG_CHARS": (_positive_int, "a number of characters, 1 or more"),
+    "MAX_ERROR_CHARS": (_positive_int, "a number of characters, 1 or more"),
+    "MAX_EXCEPTION_CHARS": (_positive_int, "a number of characters, 1 or more"),
+}
+
+
+def user_settings() -> Any:
+    return getattr(settings, "JOBMAN", {})
+
+
+def get(key: str) -> Any:
+    """Return the value of ``JOBMAN[key]``, or its default."""
+    configured = user_settings()
+    if isinstance(configured, dict) and key in configured:
+        return configured[key]
+    return DEFAULTS[key]
+
+
+def problems() -> list[str]:
+    """Describe every way the ``JOBMAN`` setting is wrong; empty when it is right."""
+    configured = user_settings()
+    if not isinstance(configured, dict):
+        return [f"settings.JOBMAN must be a dict, found {type(configured).__name__}."]
+    found = []
+    for key, value in configured.items():
+        if key not in DEFAULTS:
+            found.append(
+                f"settings.JOBMAN[{key!r}] is not a jobman setting; "
+                f"known keys: {', '.join(sorted(DEFAULTS))}."
+            )
+            continue
+        is_valid, expected = VALIDATORS[key]
+        if not is_valid(value):
+            found.append(f"settings.JOBMAN[{key!r}] must be {expected}, found {value!r}.")
+    return found

@@ -1,0 +1,195 @@
+"""The JobmanJob base class: what a job declares, what ``handle()`` can use, and dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, ClassVar, NoReturn
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import router, transaction
+from django.utils import timezone
+
+from jobman import conf, queues, registry, signals
+from jobman.jsonsafe import ensure_json
+from jobman.models import Jobman
+
+Delay = int | float | timedelta | datetime | None
+
+# Rows per INSERT in dispatch_many: well under SQLite's and PostgreSQL's parameter limits.
+INSERT_BATCH_SIZE = 500
+
+
+class JobFailed(Exception):
+    """Raised by ``JobmanJob.fail()``: the job fails now, with no further tries."""
+
+
+class JobmanJob:
+    """Subclass this, set ``type`` and write ``handle()``.
+
+    ``queue``, ``tries``, ``backoff`` and ``timeout`` default to the ``JOBMAN`` settings.
+    """
+
+    type: ClassVar[str] = ""
+    queue: ClassVar[str | None] = None
+    tries: ClassVar[int | None] = None
+    backoff: ClassVar[int | Sequence[int] | None] = None
+    timeout: ClassVar[int | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass without its own ``type`` is an abstract base for other jobs.
+        if cls.__dict__.get("type"):
+            if not isinstance(cls.type, str):
+                raise ImproperlyConfigured(f"{cls.__qualname__}.type must be a str.")
+            registry.register(cls)
+
+    def __init__(self, jobman: Jobman) -> None:
+        self.jobman = jobman
+        self.attribs: dict[str, Any] = jobman.attribs
+        self.attempt: int = jobman.attempts
+        self._log_lines: list[str] = []
+
+    def handle(self) -> str | None:
+        """Do the work. A returned string is stored as the row's ``completed_code``."""
+        raise NotImplementedError(f"{type(self).__qualname__} must define handle().")
+
+    def failed(self, exception: BaseException) -> None:
+        """Called once when the job has failed for good. Override to clean up or alert."""
+
+    def log(self, message: str) -> None:
+        """Add a timestamped line to the row's ``logs``."""
+        stamp = timezone.now().isoformat(timespec="seconds")
+        self._log_lines.append(f"[{stamp}] [attempt {self.attempt}] {message}\n")
+
+    def fail(self, reason: str) -> NoReturn:
+        """Fail the job now; no further attempt is made, whatever ``tries`` says."""
+        raise JobFailed(reason)
+
+    @property
+    def collected_logs(self) -> str:
+        return self.jobman.logs + "".join(self._log_lines)
+
+    # Options, resolved against the settings.
+
+    @classmethod
+    def queue_name(cls) -> str:
+        return cls.queue or str(conf.get("DEFAULT_QUEUE"))
+
+    @classmethod
+    def max_tries(cls) -> int:
+        return int(cls.tries if cls.tries is not None else conf.get("DEFAULT_TRIES"))
+
+    @classmethod
+    def attempt_timeout(cls) -> int:
+        return int(cls.timeout if cls.timeout is not None else conf.get("DEFAULT_TIMEOUT"))
+
+    @classmethod
+    def backoff_for(cls, attempt: int) -> int:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        backoff = cls.backoff if cls.backoff is not None else conf.get("DEFAULT_BACKOFF")
+        if isinstance(backoff, int):
+            return backoff
+        steps = list(backoff)
+        return int(steps[min(attempt, len(steps)) - 1])
+
+    @classmethod
+    def option_problems(cls) -> list[str]:
+        """Describe what is wrong with this class's options; empty when all is well."""
+        found = []
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if cls.tries is not None and not (isinstance(cls.tries, int) and cls.tries >= 1):
+            found.append(f"{name}.tries must be an int of 1 or more, found {cls.tries!r}.")
+        if cls.timeout is not None and not (isinstance(cls.timeout, int) and cls.timeout >= 1):
+            found.append(f"{name}.timeout must be seconds (an int of 1 or more), found {cls.timeout!r}.")
+        if cls.backoff is not None and not conf.valid_backoff(cls.backoff):
+            found.append(
+                f"{name}.backoff must be seconds or a non-empty list of seconds, "
+                f"found {cls.backoff!r}."
+            )
+        if cls.queue is not None and not (isinstance(cls.queue, str) and cls.queue):
+            found.append(f"{name}.queue must be a queue name, found {cls.queue!r}.")
+        return found
+
+    # Dispatch.
+
+    @classmethod
+    def dispatch(
+        cls, attribs: Mapping[str, Any] | None = None, *, queue: str | None = None, delay: Delay = None
+    ) -> Jobman:
+        """Save a row for this job and push it to RQ when the current transaction commits."""
+        row = cls._new_row(attribs, queue, delay)
+        row.save(force_insert=True)
+        cls._after_insert([row])
+        return row
+
+    @classmethod
+    def dispatch_many(
+        cls,
+        attribs_list: Iterable[Mapping[str, Any] | None],
+        *,
+        queue: str | None = None,
+        delay: Delay = None,
+    ) -> list[Jobman]:
+        """Dispatch one job per attribs: batched INSERTs, and one Redis pipeline on commit."""
+        rows = [cls._new_row(attribs, queue, delay) for attribs in attribs_list]
+        if not rows:
+            return []
+        with transaction.atomic(using=router.db_for_write(Jobman)):
+            rows = Jobman.objects.bulk_create(rows, batch_size=INSERT_BATCH_SIZE)
+        cls._after_insert(rows)
+        return rows
+
+    @classmethod
+    def _new_row(cls, attribs: Mapping[str, Any] | None, queue: str | None, delay: Delay) -> Jobman:
+        if not cls.__dict__.get("type"):
+            raise ImproperlyConfigured(
+                f"{cls.__qualname__} has no type of its own; set `type = \"...\"` to dispatch it."
+            )
+        if attribs is None:
+            attribs = {}
+        if not isinstance(attribs, Mapping):
+            raise TypeError(f"attribs must be a dict, found {type(attribs).__name__}")
+        attribs = dict(attribs)
+        ensure_json(attribs)
+        queue_name = queue or cls.queue_name()
+        if queue_name not in queues.configured_queues():
+            raise queues.unknown_queue_error(queue_name)
+        now = timezone.now()
+        return Jobman(
+            type=cls.type,
+            queue=queue_name,
+            attribs=attribs,
+            max_tries=cls.max_tries(),
+            available_at=_available_at(delay, now),
+            created_at=now,
+            updated_at=now,
+        )
+
+    @classmethod
+    def _after_insert(cls, rows: list[Jobman]) -> None:
+        for row in rows:
+            signals.job_dispatched.send(sender=cls, jobman=row)
+        transaction.on_commit(partial(queues.push, rows), using=router.db_for_write(Jobman))
+
+
+def _available_at(delay: Delay, now: datetime) -> datetime | None:
+    """Turn a delay (seconds, timedelta or aware datetime) into the time a job may start."""
+    if delay is None:
+        return None
+    if isinstance(delay, datetime):
+        if timezone.is_naive(delay):
+            raise ValueError("delay must be an aware datetime (with tzinfo), found a naive one")
+        return delay
+    if isinstance(delay, timedelta):
+        seconds = delay.total_seconds()
+    elif isinstance(delay, int | float) and not isinstance(delay, bool):
+        seconds = float(delay)
+    else:
+        raise TypeError(
+            f"delay must be seconds, a timedelta or an aware datetime, found {type(delay).__name__}"
+        )
+    if seconds < 0:
+        raise ValueError(f"delay must not be negative, found {delay!r}")
+    return now + timedelta(seconds=seconds) if seconds else None

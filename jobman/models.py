@@ -1,0 +1,244 @@
+"""The job row and its state machine.
+
+A ``Jobman`` row moves through the states of ``JobStatus``. Every change of state is one
+conditional UPDATE that names the state it leaves, so two processes can never both make
+the same move, and each writes only the columns that move changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, ClassVar
+
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from jobman import conf
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # row saved, not (yet) in Redis
+    QUEUED = "queued", "Queued"  # in Redis, waiting for a worker or for its delay
+    RUNNING = "running", "Running"  # an attempt holds it
+    RETRYING = "retrying", "Retrying"  # the last attempt failed; another comes after backoff
+    COMPLETED = "completed", "Completed"  # handle() returned
+    FAILED = "failed", "Failed"  # tries used up, or the job failed itself
+    CANCELLED = "cancelled", "Cancelled"  # a person cancelled it before it ran
+
+    @classmethod
+    def waiting(cls) -> tuple[JobStatus, ...]:
+        return (cls.PENDING, cls.QUEUED, cls.RETRYING)
+
+    @classmethod
+    def finished(cls) -> tuple[JobStatus, ...]:
+        return (cls.COMPLETED, cls.FAILED, cls.CANCELLED)
+
+
+# States from which a worker may start an attempt. `pending` is here because a worker can
+# receive the job before the dispatching process has recorded its push.
+CLAIMABLE = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RETRYING)
+
+
+def cap_head(text: str, limit: int) -> str:
+    """Keep the start of ``text``: a message's first words say the most."""
+    if len(text) <= limit:
+        return text
+    marker = f"... [cut {len(text) - limit} characters]"
+    return text[: max(limit - len(marker), 0)] + marker
+
+
+def cap_tail(text: str, limit: int) -> str:
+    """Keep the end of ``text``: the latest log lines and a traceback's last frames say the most."""
+    if len(text) <= limit:
+        return text
+    marker = f"[cut {len(text) - limit} earlier characters] ...\n"
+    return marker + text[len(text) - max(limit - len(marker), 0) :]
+
+
+class JobmanQuerySet(models.QuerySet["Jobman"]):
+    def waiting(self) -> JobmanQuerySet:
+        return self.filter(status__in=JobStatus.waiting())
+
+    def running(self) -> JobmanQuerySet:
+        return self.filter(status=JobStatus.RUNNING)
+
+    def finished(self) -> JobmanQuerySet:
+        return self.filter(status__in=JobStatus.finished())
+
+    def failed(self) -> JobmanQuerySet:
+        return self.filter(status=JobStatus.FAILED)
+
+    def claim(self, pk: int, worker: str) -> Jobman | None:
+        """Start an attempt of row ``pk`` for ``worker``; None when it is not ready to run.
+
+        One conditional UPDATE decides: of two deliveries of the same job, exactly one
+        gets the row, and a cancelled, running or finished row is never started.
+        """
+        now = timezone.now()
+        started = self.filter(
+            Q(available_at__isnull=True) | Q(available_at__lte=now),
+            pk=pk,
+            status__in=CLAIMABLE,
+        ).update(
+            status=JobStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            worker=worker[:255],
+            updated_at=now,
+        )
+        if not started:
+            return None
+        return self.get(pk=pk)
+
+    def mark_pushed(self, pks: Iterable[int]) -> int:
+        """Record that rows ``pks`` are in Redis, unless a worker has already taken them."""
+        now = timezone.now()
+        return self.filter(pk__in=list(pks), status=JobStatus.PENDING).update(
+            status=JobStatus.QUEUED, pushed_at=now, updated_at=now
+        )
+
+
+class Jobman(models.Model):
+    """One background job: what it was asked to do, and the footprint of every attempt."""
+
+    type = models.CharField(max_length=255, help_text="The job class's registered type.")
+    queue = models.CharField(max_length=255)
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING
+    )
+    attribs = models.JSONField(
+        default=dict, blank=True, help_text="What the job needs, and what it hands back."
+    )
+    logs = models.TextField(blank=True, default="", help_text="The job's own notes, timestamped.")
+    error_message = models.TextField(null=True, blank=True)
+    exception = models.TextField(null=True, blank=True, help_text="The last traceback.")
+    completed_code = models.CharField(max_length=255, null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_tries = models.PositiveIntegerField(default=1)
+    available_at = models.DateTimeField(null=True, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects: ClassVar[JobmanQuerySet] = JobmanQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        db_table = "jobmans"
+        verbose_name = "job"
+        indexes = [
+            models.Index(fields=["created_at"], name="jobmans_created_idx"),
+            models.Index(fields=["status", "created_at"], name="jobmans_status_created_idx"),
+            models.Index(fields=["type", "created_at"], name="jobmans_type_created_idx"),
+            models.Index(fields=["queue", "status"], name="jobmans_queue_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.pk} ({self.status})"
+
+    @property
+    def rq_job_id(self) -> str:
+        """The id of this row's job in RQ: derived from the row, so a push is idempotent."""
+        return f"jobman-{self.pk}"
+
+    def _finish_attempt(self, **fields: Any) -> bool:
+        """Write the end of the running attempt, unless something else already ended it."""
+        fields["updated_at"] = timezone.now()
+        changed = type(self).objects.filter(
+            pk=self.pk, status=JobStatus.RUNNING, attempts=self.attempts
+        ).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return bool(changed)
+
+    def record_success(self, code: str | None, logs: str) -> bool:
+        """Mark the running attempt completed, with its result and notes."""
+        return self._finish_attempt(
+            status=JobStatus.COMPLETED,
+            completed_at=timezone.now(),
+            completed_code=code,
+            attribs=self.attribs,
+            logs=cap_tail(logs, conf.get("MAX_LOG_CHARS")),
+        )
+
+    def record_retry(
+        self, error: str, traceback: str, logs: str, available_at: datetime
+    ) -> bool:
+        """Mark the running attempt failed, with another to come at ``available_at``."""
+        return self._finish_attempt(
+            status=JobStatus.RETRYING,
+            failed_at=timezone.now(),
+            available_at=available_at,
+            attribs=self.attribs,
+            logs=cap_tail(logs, conf.get("MAX_LOG_CHARS")),
+            **self._error_fields(error, traceback),
+        )
+
+    def record_failure(
+        self, error: str, traceback: str, logs: str, connection: str
+    ) -> FailedJob | None:
+        """Mark the running attempt failed for good, and file it in ``failed_jobs``.
+
+        Both writes share one transaction: a failed row always has its failed_jobs row.
+        """
+        with transaction.atomic():
+            failed = self._finish_attempt(
+                status=JobStatus.FAILED,
+                failed_at=timezone.now(),
+                attribs=self.attribs,
+                logs=cap_tail(logs, conf.get("MAX_LOG_CHARS")),
+                **self._error_fields(error, traceback),
+            )
+            if not failed:
+                return None
+            return FailedJob.objects.create(
+                jobman=self,
+                connection=connection,
+                queue=self.queue,
+                payload=self.payload(),
+                exception=self.exception or "",
+                failed_at=self.failed_at,
+            )
+
+    @staticmethod
+    def _error_fields(error: str, traceback: str) -> dict[str, str]:
+        return {
+            "error_message": cap_head(error, conf.get("MAX_ERROR_CHARS")),
+            "exception": cap_tail(traceback, conf.get("MAX_EXCEPTION_CHARS")),
+        }
+
+    def payload(self) -> dict[str, Any]:
+        """What it takes to run this job again, as filed with a failure."""
+        return {
+            "jobman_id": self.pk,
+            "type": self.type,
+            "queue": self.queue,
+            "attribs": self.attribs,
+            "max_tries": self.max_tries,
+        }
+
+
+class FailedJob(models.Model):
+    """A job that used up its tries: one row per final failure, removed when retried."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    jobman = models.ForeignKey(Jobman, on_delete=models.CASCADE, related_name="failures")
+    connection = models.CharField(max_length=255)
+    queue = models.CharField(max_length=255)
+    payload = models.JSONField(default=dict)
+    exception = models.TextField()
+    failed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "failed_jobs"
+        verbose_name = "failed job"
+        indexes = [models.Index(fields=["failed_at"], name="failed_jobs_failed_at_idx")]
+
+    def __str__(self) -> str:
+        return f"failed job {self.pk} (jobman #{self.jobman_id})"

@@ -1,0 +1,138 @@
+"""Talking to RQ: queues and connections from ``RQ_QUEUES``, and pushing rows onto them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils import timezone
+from django_rq.connection_utils import filter_connection_params, get_redis_connection
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.job import JobStatus as RQStatus
+from rq.serializers import JSONSerializer
+
+from jobman import conf, registry
+from jobman.models import Jobman, JobStatus
+
+logger = logging.getLogger("jobman")
+
+# The one function jobman puts in Redis. Its only argument is the row id.
+RUNNER = "jobman.runner.run"
+
+# Seconds an RQ job may outlive its handle() timeout, for jobman's own bookkeeping.
+BOOKKEEPING_GRACE = 30
+
+_connections: dict[str, Redis] = {}
+_queues: dict[str, Queue] = {}
+
+
+@receiver(setting_changed)
+def _forget_cached(setting: str, **kwargs: Any) -> None:
+    if setting in ("RQ_QUEUES", "JOBMAN"):
+        _connections.clear()
+        _queues.clear()
+
+
+def configured_queues() -> dict[str, dict[str, Any]]:
+    queues = getattr(settings, "RQ_QUEUES", None)
+    return queues if isinstance(queues, dict) else {}
+
+
+def unknown_queue_error(name: str) -> ValueError:
+    known = ", ".join(repr(q) for q in configured_queues()) or "none"
+    return ValueError(f"Queue {name!r} is not in settings.RQ_QUEUES (configured: {known}).")
+
+
+def get_connection(queue_name: str) -> Redis:
+    """Return the Redis client of ``queue_name``, shared by queues on the same server."""
+    config = configured_queues().get(queue_name)
+    if config is None:
+        raise unknown_queue_error(queue_name)
+    key = repr(sorted(filter_connection_params(config).items()))
+    if key not in _connections:
+        _connections[key] = get_redis_connection(config)
+    return _connections[key]
+
+
+def get_queue(name: str) -> Queue:
+    """Return RQ's queue ``name``, speaking JSON."""
+    if name not in _queues:
+        _queues[name] = Queue(name, connection=get_connection(name), serializer=JSONSerializer)
+    return _queues[name]
+
+
+def connection_label(queue_name: str) -> str:
+    """Name the Redis server of a queue without its password, for the failed_jobs table."""
+    kwargs = get_connection(queue_name).connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
+    return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+def rq_timeout(job_type: str) -> int:
+    job_class = registry.find(job_type)
+    timeout = job_class.attempt_timeout() if job_class else conf.get("DEFAULT_TIMEOUT")
+    return int(timeout) + BOOKKEEPING_GRACE
+
+
+def _add_to_pipeline(row: Jobman, pipeline: Any) -> None:
+    queue = get_queue(row.queue)
+    delayed = row.available_at is not None and row.available_at > timezone.now()
+    job = queue.create_job(
+        RUNNER,
+        args=(row.pk,),
+        job_id=row.rq_job_id,
+        timeout=rq_timeout(row.type),
+        result_ttl=conf.get("RESULT_TTL"),
+        failure_ttl=conf.get("FAILURE_TTL"),
+        description=f"{row.type} #{row.pk}",
+        status=RQStatus.SCHEDULED if delayed else RQStatus.QUEUED,
+    )
+    if delayed:
+        queue.schedule_job(job, row.available_at, pipeline=pipeline)
+    else:
+        queue.enqueue_job(job, pipeline=pipeline)
+
+
+def push(rows: Sequence[Jobman]) -> list[Jobman]:
+    """Put ``rows`` in Redis, one pipeline per server, and mark them queued.
+
+    When Redis cannot be reached the rows stay ``pending`` and a warning says so;
+    ``jobman_requeue_unpushed`` pushes them later. Returns the rows that were pushed.
+    """
+    groups: dict[int, tuple[Redis, list[Jobman]]] = {}
+    for row in rows:
+        connection = get_connection(row.queue)
+        groups.setdefault(id(connection), (connection, []))[1].append(row)
+
+    pushed: list[Jobman] = []
+    for connection, group in groups.values():
+        try:
+            with connection.pipeline() as pipeline:
+                for row in group:
+                    _add_to_pipeline(row, pipeline)
+                pipeline.execute()
+        except RedisError as error:
+            logger.warning(
+                "jobman: could not push %d job(s) to Redis (%s); rows %s stay pending until "
+                "`manage.py jobman_requeue_unpushed` pushes them.",
+                len(group),
+                error,
+                ", ".join(str(row.pk) for row in group[:20]) + (" ..." if len(group) > 20 else ""),
+            )
+            continue
+        pushed.extend(group)
+
+    if pushed:
+        Jobman.objects.mark_pushed(row.pk for row in pushed)
+        now = timezone.now()
+        for row in pushed:
+            if row.status == JobStatus.PENDING:
+                row.status, row.pushed_at = JobStatus.QUEUED, now
+    return pushed

@@ -1,0 +1,195 @@
+"""The function RQ calls: claim the row, run the job, record the attempt.
+
+RQ carries only the row id. Everything the attempt needs is read from the row, and
+everything it did is written back to it. The runner then tells RQ what it decided
+(retry after backoff, or fail for good) through the running RQ job, so RQ's registries
+say the same as the row.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from rq import get_current_job
+from rq.job import Job as RQJob
+from rq.timeouts import JobTimeoutException
+
+from jobman import queues, registry, signals
+from jobman.jobs import JobFailed, JobmanJob
+from jobman.jsonsafe import ensure_json
+from jobman.models import JobStatus, Jobman
+
+logger = logging.getLogger("jobman")
+
+
+class UnknownJobType(Exception):
+    """The row names a type no JobmanJob subclass is registered under."""
+
+
+class AttemptTimedOut(JobTimeoutException):
+    """``handle()`` ran past the job's ``timeout``."""
+
+
+class NotYetAvailable(Exception):
+    """The job arrived before its ``available_at``; RQ brings it back then."""
+
+
+class UnknownRow(Exception):
+    """RQ carried a row id that is not in the jobmans table."""
+
+
+def run(jobman_id: int) -> str | None:
+    """Run one attempt of row ``jobman_id``. Returns the completed_code."""
+    if not isinstance(jobman_id, int) or isinstance(jobman_id, bool):
+        raise TypeError(f"jobman's runner takes a row id (int), found {jobman_id!r}")
+    rq_job = get_current_job()
+    row = Jobman.objects.claim(jobman_id, worker=_worker_name(rq_job))
+    if row is None:
+        return _not_claimed(jobman_id, rq_job)
+
+    job_class = registry.find(row.type)
+    if job_class is None:
+        error = UnknownJobType(
+            f"Unknown job type {row.type!r}: no JobmanJob subclass is registered with it. "
+            "Is its module an installed app's `jobs` module or listed in JOBMAN['JOBS']?"
+        )
+        _record_error(row, None, error, error.args[0], row.logs, rq_job)
+        raise error
+
+    job = job_class(row)
+    signals.job_started.send(sender=job_class, jobman=row, attempt=row.attempts)
+    timeout = job_class.attempt_timeout()
+    try:
+        with _time_limit(timeout):
+            code = job.handle()
+        if code is not None and not isinstance(code, str):
+            raise TypeError(
+                f"handle() returned {type(code).__name__} {code!r}; "
+                "return None or a str (stored as completed_code)"
+            )
+        ensure_json(job.attribs)
+    except Exception as error:
+        if isinstance(error, AttemptTimedOut):
+            message = f"Timed out: the attempt ran longer than the job's timeout of {timeout} seconds."
+        elif isinstance(error, JobFailed):
+            message = str(error)
+        else:
+            message = f"{type(error).__name__}: {error}"
+        _record_error(row, job, error, message, job.collected_logs, rq_job)
+        raise
+    if row.record_success(code, job.collected_logs):
+        signals.job_completed.send(sender=job_class, jobman=row)
+    return code
+
+
+def _worker_name(rq_job: RQJob | None) -> str:
+    if rq_job is not None and rq_job.worker_name:
+        return str(rq_job.worker_name)
+    return f"{socket.gethostname()}.{os.getpid()}"
+
+
+def _not_claimed(jobman_id: int, rq_job: RQJob | None) -> None:
+    """Explain a delivery that found its row not ready; reschedule it when it came early."""
+    found = Jobman.objects.filter(pk=jobman_id).values_list("status", "available_at").first()
+    if found is None:
+        _steer_rq(rq_job, retry_in=None)
+        logger.error("jobman: refused RQ job for row %s: no such row in jobmans.", jobman_id)
+        raise UnknownRow(f"No jobman row with id {jobman_id}.")
+    status, available_at = found
+    if status in JobStatus.waiting() and available_at is not None:
+        wait = (available_at - timezone.now()).total_seconds()
+        if wait > 0:
+            _steer_rq(rq_job, retry_in=max(1, round(wait + 0.5)))
+            raise NotYetAvailable(f"jobman #{jobman_id} may not start before {available_at}.")
+    logger.info(
+        "jobman: row %s is %s; this delivery of it does nothing (a duplicate).", jobman_id, status
+    )
+    return None
+
+
+def _record_error(
+    row: Jobman,
+    job: JobmanJob | None,
+    error: Exception,
+    message: str,
+    logs: str,
+    rq_job: RQJob | None,
+) -> None:
+    """Write a failed attempt, then retry after backoff or fail for good."""
+    trace = traceback.format_exc()
+    try:
+        ensure_json(row.attribs)
+    except TypeError:
+        # What handle() left cannot be stored; keep what the row held before the attempt.
+        row.attribs = Jobman.objects.values_list("attribs", flat=True).get(pk=row.pk)
+    job_class = type(job) if job is not None else None
+    final = job is None or isinstance(error, JobFailed) or row.attempts >= row.max_tries
+    if not final and job_class is not None:
+        delay = job_class.backoff_for(row.attempts)
+        available_at = timezone.now() + timedelta(seconds=delay)
+        if row.record_retry(message, trace, logs, available_at):
+            _steer_rq(rq_job, retry_in=delay)
+            signals.job_retrying.send(
+                sender=job_class, jobman=row, exception=error, available_at=available_at
+            )
+        return
+
+    _steer_rq(rq_job, retry_in=None)
+    failed_job = row.record_failure(message, trace, logs, queues.connection_label(row.queue))
+    if failed_job is None or job is None:
+        return
+    try:
+        job.failed(error)
+    except Exception:
+        logger.exception("jobman: %s.failed() raised for row %s", type(job).__qualname__, row.pk)
+    signals.job_failed.send(sender=job_class, jobman=row, exception=error, failed_job=failed_job)
+
+
+def _steer_rq(rq_job: RQJob | None, retry_in: int | None) -> None:
+    """Tell RQ whether this failure is retried (and after how long) or final."""
+    if rq_job is None:
+        return
+    if retry_in is None:
+        rq_job.retries_left = None
+        rq_job.retry_intervals = None
+    else:
+        rq_job.retries_left = 1
+        rq_job.retry_intervals = [retry_in] if retry_in else None
+
+
+@contextmanager
+def _time_limit(seconds: int) -> Iterator[None]:
+    """Bound ``handle()`` by the job's timeout, and give back RQ's own alarm afterwards.
+
+    RQ's alarm covers the whole attempt, bookkeeping included, and is set a little
+    longer; this one covers only the job's own code.
+    """
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise AttemptTimedOut(f"Timed out after {seconds} seconds")
+
+    previous_handler = signal.signal(signal.SIGALRM, expire)
+    started = time.monotonic()
+    outer_delay, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if outer_delay:
+            remaining = outer_delay - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(remaining, 0.01))

@@ -1,0 +1,16 @@
+"""Signals sent along a job's life. Each passes ``jobman`` (the row) and ``sender`` (the job class)."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# The row is saved; it reaches Redis when the transaction commits.
+job_dispatched = Signal()
+# An attempt starts; also passes ``attempt`` (1-based).
+job_started = Signal()
+# handle() returned; the row is completed.
+job_completed = Signal()
+# An attempt failed and another will follow; also passes ``exception`` and ``available_at``.
+job_retrying = Signal()
+# The job failed for good; also passes ``exception`` and ``failed_job`` (the failed_jobs row).
+job_failed = Signal()

@@ -1,0 +1,99 @@
+"""Job classes for jobman's own tests; found by autodiscovery of the app's ``jobs`` module."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from jobman import JobmanJob
+from tests.testapp.models import Execution
+
+
+class RecordingJob(JobmanJob):
+    """Records each run of handle() and failed() as an Execution row."""
+
+    def record(self, kind: str = "handle") -> None:
+        Execution.objects.create(
+            jobman_id=self.jobman.pk, attempt=self.attempt, kind=kind, pid=os.getpid()
+        )
+
+    def failed(self, exception: BaseException) -> None:
+        self.record("failed")
+
+
+class HelloJob(RecordingJob):
+    type = "test.hello"
+
+    def handle(self) -> str | None:
+        self.record()
+        self.log("saying hello")
+        self.attribs["greeting"] = "hello " + self.attribs.get("name", "world")
+        self.log("said hello")
+        code: str | None = self.attribs.get("code")
+        return code
+
+
+class FlakyJob(RecordingJob):
+    """Fails until attempt ``succeed_on``."""
+
+    type = "test.flaky"
+    tries = 3
+    backoff = [1, 2]
+
+    def handle(self) -> str:
+        self.record()
+        self.log(f"attempt {self.attempt}")
+        if self.attempt < self.attribs["succeed_on"]:
+            raise RuntimeError(f"flaky failure on attempt {self.attempt}")
+        return "success"
+
+
+class AlwaysFailingJob(RecordingJob):
+    type = "test.always_fails"
+    tries = 2
+
+    def handle(self) -> None:
+        self.record()
+        self.log("about to fail")
+        raise ValueError("this job always fails")
+
+
+class GivesUpJob(RecordingJob):
+    type = "test.gives_up"
+    tries = 5
+
+    def handle(self) -> None:
+        self.record()
+        self.fail("blog not found, no point retrying")
+
+
+class SlowJob(RecordingJob):
+    type = "test.slow"
+    timeout = 1
+
+    def handle(self) -> None:
+        self.record()
+        time.sleep(float(self.attribs.get("seconds", 5)))
+
+
+class UnsaveableResultJob(RecordingJob):
+    type = "test.unsaveable"
+
+    def handle(self) -> None:
+        self.attribs["result"] = {1, 2, 3}
+
+
+class WrongReturnJob(RecordingJob):
+    type = "test.wrong_return"
+
+    def handle(self) -> Any:
+        return 42
+
+
+class HighJob(RecordingJob):
+    type = "test.high"
+    queue = "high"
+
+    def handle(self) -> None:
+        self.record()
