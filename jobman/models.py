@@ -93,6 +93,13 @@ class JobmanQuerySet(models.QuerySet["Jobman"]):
             return None
         return self.get(pk=pk)
 
+    def cancel(self, pks: Iterable[int]) -> int:
+        """Cancel rows ``pks`` that have not started; returns how many were cancelled."""
+        now = timezone.now()
+        return self.filter(pk__in=list(pks), status__in=JobStatus.waiting()).update(
+            status=JobStatus.CANCELLED, updated_at=now
+        )
+
     def mark_pushed(self, pks: Iterable[int]) -> int:
         """Record that rows ``pks`` are in Redis, unless a worker has already taken them."""
         now = timezone.now()

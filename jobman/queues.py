@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -95,7 +96,9 @@ def _add_to_pipeline(row: Jobman, pipeline: Any) -> None:
         status=RQStatus.SCHEDULED if delayed else RQStatus.QUEUED,
     )
     if delayed:
-        queue.schedule_job(job, row.available_at, pipeline=pipeline)
+        # RQ's scheduler counts whole seconds; rounding up keeps the job from coming early.
+        due = row.available_at.replace(microsecond=0) + timedelta(seconds=1)
+        queue.schedule_job(job, due, pipeline=pipeline)
     else:
         queue.enqueue_job(job, pipeline=pipeline)
 

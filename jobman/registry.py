@@ -27,6 +27,10 @@ def register(cls: type[JobmanJob]) -> None:
     _types[cls.type] = cls
 
 
+def unregister(job_type: str) -> None:
+    _types.pop(job_type, None)
+
+
 def find(job_type: str) -> type[JobmanJob] | None:
     return _types.get(job_type)
 

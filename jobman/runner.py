@@ -9,6 +9,7 @@ say the same as the row.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -55,8 +56,12 @@ def run(jobman_id: int) -> str | None:
         raise TypeError(f"jobman's runner takes a row id (int), found {jobman_id!r}")
     rq_job = get_current_job()
     row = Jobman.objects.claim(jobman_id, worker=_worker_name(rq_job))
+    if row is None and _is_due(jobman_id, rq_job):
+        # It became due between the claim and the look: claim again.
+        row = Jobman.objects.claim(jobman_id, worker=_worker_name(rq_job))
     if row is None:
-        return _not_claimed(jobman_id, rq_job)
+        logger.info("jobman: row %s is not waiting; this delivery does nothing.", jobman_id)
+        return None
 
     job_class = registry.find(row.type)
     if job_class is None:
@@ -99,23 +104,25 @@ def _worker_name(rq_job: RQJob | None) -> str:
     return f"{socket.gethostname()}.{os.getpid()}"
 
 
-def _not_claimed(jobman_id: int, rq_job: RQJob | None) -> None:
-    """Explain a delivery that found its row not ready; reschedule it when it came early."""
+def _is_due(jobman_id: int, rq_job: RQJob | None) -> bool:
+    """Whether an unclaimed row still waits and is due now.
+
+    A row that waits but is not due yet was delivered early (RQ's scheduler counts whole
+    seconds): RQ is told to bring it back when it is due.
+    """
     found = Jobman.objects.filter(pk=jobman_id).values_list("status", "available_at").first()
     if found is None:
         _steer_rq(rq_job, retry_in=None)
         logger.error("jobman: refused RQ job for row %s: no such row in jobmans.", jobman_id)
         raise UnknownRow(f"No jobman row with id {jobman_id}.")
     status, available_at = found
-    if status in JobStatus.waiting() and available_at is not None:
-        wait = (available_at - timezone.now()).total_seconds()
-        if wait > 0:
-            _steer_rq(rq_job, retry_in=max(1, round(wait + 0.5)))
-            raise NotYetAvailable(f"jobman #{jobman_id} may not start before {available_at}.")
-    logger.info(
-        "jobman: row %s is %s; this delivery of it does nothing (a duplicate).", jobman_id, status
-    )
-    return None
+    if status not in JobStatus.waiting():
+        return False
+    wait = (available_at - timezone.now()).total_seconds() if available_at else 0
+    if wait > 0:
+        _steer_rq(rq_job, retry_in=math.ceil(wait) + 1)
+        raise NotYetAvailable(f"jobman #{jobman_id} may not start before {available_at}.")
+    return True
 
 
 def _record_error(
@@ -139,7 +146,8 @@ def _record_error(
         delay = job_class.backoff_for(row.attempts)
         available_at = timezone.now() + timedelta(seconds=delay)
         if row.record_retry(message, trace, logs, available_at):
-            _steer_rq(rq_job, retry_in=delay)
+            # RQ's scheduler truncates to whole seconds: one more keeps it from coming early.
+            _steer_rq(rq_job, retry_in=delay + 1 if delay else 0)
             signals.job_retrying.send(
                 sender=job_class, jobman=row, exception=error, available_at=available_at
             )

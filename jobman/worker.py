@@ -27,6 +27,14 @@ logger = logging.getLogger("jobman")
 _inherited_connections: list[Any] = []
 
 
+def forget_inherited_connections() -> None:
+    """In a forked child, drop the parent's database connections without closing them."""
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None:
+            _inherited_connections.append(connection.connection)
+            connection.connection = None
+
+
 def default_worker_name() -> str:
     return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
 
@@ -48,10 +56,7 @@ class JobmanWorkerMixin:
         super().fork_work_horse(job, queue)  # type: ignore[misc]
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
-        for connection in connections.all(initialized_only=True):
-            if connection.connection is not None:
-                _inherited_connections.append(connection.connection)
-                connection.connection = None
+        forget_inherited_connections()
         super().main_work_horse(job, queue)  # type: ignore[misc]
 
     def perform_job(self, job: Job, queue: Queue) -> bool:

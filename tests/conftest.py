@@ -15,23 +15,18 @@ from tests import services
 
 @pytest.fixture(scope="session", autouse=True)
 def _test_redis() -> Iterator[redis.Redis]:
-    """Claim the test Redis database, refusing one that holds someone else's data."""
+    """The Redis database this run claimed when the settings were loaded (see services)."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    if client.dbsize() and not client.exists(services.SENTINEL_KEY):
-        pytest.exit(
-            f"Refusing to run: Redis database {settings.REDIS_URL} holds {client.dbsize()} keys "
-            "that jobman's tests did not write. Point JOBMAN_TEST_REDIS_DB at an empty one.",
-            returncode=2,
-        )
-    client.set(services.SENTINEL_KEY, "jobman tests")
+    assert client.get(services.SENTINEL_KEY) == services.OWNER.encode()
     yield client
+    client.flushdb()
 
 
 @pytest.fixture(autouse=True)
 def redis_db(_test_redis: redis.Redis) -> Iterator[redis.Redis]:
-    """An empty test Redis database for each test (it is ours: see _test_redis)."""
+    """An empty test Redis database for each test; it is this run's own (see services)."""
     _test_redis.flushdb()
-    _test_redis.set(services.SENTINEL_KEY, "jobman tests")
+    _test_redis.set(services.SENTINEL_KEY, services.OWNER)
     yield _test_redis
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +29,10 @@ def run_command(*args: str) -> Result:
     try:
         call_command(*args, stdout=out, stderr=err)
         code = 0
+    except CommandError as error:
+        # What manage.py prints and returns for the same error.
+        err.write(f"CommandError: {error}\n")
+        code = error.returncode
     except SystemExit as exit_:
         code = int(exit_.code or 0)
     return Result(code, out.getvalue(), err.getvalue())

@@ -22,9 +22,11 @@ from typing import Any
 
 import redis
 
-TEST_REDIS_DB = int(os.environ.get("JOBMAN_TEST_REDIS_DB", "13"))
-# A key marking a Redis database as this suite's own, so a later run may flush it.
+# Redis database numbers the suite may use; a run takes the first one nobody else uses.
+CANDIDATE_DBS = [int(n) for n in os.environ.get("JOBMAN_TEST_REDIS_DB", "13,12,11,10").split(",")]
+# Marks a Redis database as held by a run of this suite: "host:pid" of its owner.
 SENTINEL_KEY = "jobman-tests:owner"
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -63,6 +65,40 @@ def start_redis_server(port: int, directory: str) -> subprocess.Popen[bytes]:
     return process
 
 
+def _owner_gone(owner: str) -> bool:
+    host, _, pid = owner.partition(":")
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def claim_db(host: str, port: int) -> int:
+    """Take the first candidate database that is empty, or left by a finished run of ours.
+
+    A database holding data this suite did not write, or one a live run holds, is never
+    touched.
+    """
+    refused = []
+    for db in CANDIDATE_DBS:
+        client = redis.Redis(host=host, port=port, db=db)
+        owner = client.get(SENTINEL_KEY)
+        if owner is not None and _owner_gone(owner.decode()):
+            client.flushdb()
+        if client.dbsize() == 0 and client.set(SENTINEL_KEY, OWNER, nx=True):
+            return db
+        refused.append(f"{db} ({'held by run ' + owner.decode() if owner else 'holds data'})")
+    raise RuntimeError(
+        f"Refusing to run: every candidate Redis database on {host}:{port} is in use: "
+        f"{', '.join(refused)}. Set JOBMAN_TEST_REDIS_DB to an empty database number."
+    )
+
+
 def redis_url() -> str:
     """Return the URL of the test Redis database, starting a server when none answers."""
     url = os.environ.get("JOBMAN_TEST_REDIS_URL")
@@ -77,7 +113,7 @@ def redis_url() -> str:
         process = start_redis_server(port, directory)
         atexit.register(process.terminate)
         print(f"jobman tests: no Redis answered; started redis-server on port {port}.")
-    url = f"redis://{host}:{port}/{TEST_REDIS_DB}"
+    url = f"redis://{host}:{port}/{claim_db(host, port)}"
     # Worker processes started by the tests inherit this, and reuse the same server.
     os.environ["JOBMAN_TEST_REDIS_URL"] = url
     return url
