@@ -22,6 +22,12 @@ DEFAULTS: dict[str, Any] = {
     # The jobman row is the lasting record; these only feed RQ's own tools.
     "RESULT_TTL": 600,
     "FAILURE_TTL": 7 * 24 * 3600,
+    # Seconds without a heartbeat after which a worker counts as gone; its running attempts
+    # are failed ("worker lost") once it has stayed gone this long again. Workers send
+    # heartbeats at least every third of it, so a live worker is never taken for dead.
+    "LOST_AFTER": 60,
+    # Seconds between two looks for rows whose worker is gone, across all workers.
+    "REAP_INTERVAL": 30,
     # Caps on what one row stores, so a chatty or hostile job cannot bloat the table.
     "MAX_LOG_CHARS": 64 * 1024,
     "MAX_ERROR_CHARS": 2000,
@@ -55,6 +61,8 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "RESULT_TTL": (lambda v: isinstance(v, int) and v >= -1, "seconds, or -1 to keep forever"),
     "FAILURE_TTL": (_positive_int, "seconds, an int of 1 or more"),
+    "LOST_AFTER": (lambda v: _positive_int(v) and v >= 3, "seconds, an int of 3 or more"),
+    "REAP_INTERVAL": (_positive_int, "seconds, an int of 1 or more"),
     "MAX_LOG_CHARS": (_positive_int, "a number of characters, 1 or more"),
     "MAX_ERROR_CHARS": (_positive_int, "a number of characters, 1 or more"),
     "MAX_EXCEPTION_CHARS": (_positive_int, "a number of characters, 1 or more"),

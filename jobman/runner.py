@@ -69,7 +69,8 @@ def run(jobman_id: int) -> str | None:
             f"Unknown job type {row.type!r}: no JobmanJob subclass is registered with it. "
             "Is its module an installed app's `jobs` module or listed in JOBMAN['JOBS']?"
         )
-        _record_error(row, None, error, error.args[0], row.logs, rq_job)
+        message = error.args[0]
+        record_failed_attempt(row, error, message, message, row.logs, rq_job)
         raise error
 
     job = job_class(row)
@@ -91,7 +92,8 @@ def run(jobman_id: int) -> str | None:
             message = str(error)
         else:
             message = f"{type(error).__name__}: {error}"
-        _record_error(row, job, error, message, job.collected_logs, rq_job)
+        trace = traceback.format_exc()
+        record_failed_attempt(row, error, message, trace, job.collected_logs, rq_job, job)
         raise
     if row.record_success(code, job.collected_logs):
         signals.job_completed.send(sender=job_class, jobman=row)
@@ -112,7 +114,7 @@ def _is_due(jobman_id: int, rq_job: RQJob | None) -> bool:
     """
     found = Jobman.objects.filter(pk=jobman_id).values_list("status", "available_at").first()
     if found is None:
-        _steer_rq(rq_job, retry_in=None)
+        steer_rq(rq_job, retry_in=None)
         logger.error("jobman: refused RQ job for row %s: no such row in jobmans.", jobman_id)
         raise UnknownRow(f"No jobman row with id {jobman_id}.")
     status, available_at = found
@@ -120,51 +122,58 @@ def _is_due(jobman_id: int, rq_job: RQJob | None) -> bool:
         return False
     wait = (available_at - timezone.now()).total_seconds() if available_at else 0
     if wait > 0:
-        _steer_rq(rq_job, retry_in=math.ceil(wait) + 1)
+        steer_rq(rq_job, retry_in=math.ceil(wait) + 1)
         raise NotYetAvailable(f"jobman #{jobman_id} may not start before {available_at}.")
     return True
 
 
-def _record_error(
+def record_failed_attempt(
     row: Jobman,
-    job: JobmanJob | None,
     error: Exception,
     message: str,
+    trace: str,
     logs: str,
     rq_job: RQJob | None,
-) -> None:
-    """Write a failed attempt, then retry after backoff or fail for good."""
-    trace = traceback.format_exc()
+    job: JobmanJob | None = None,
+) -> JobStatus | None:
+    """Write a failed attempt of a running row, then retry after backoff or fail for good.
+
+    Returns the row's new status, or None when the attempt had already been ended
+    elsewhere (by the worker or the reaper, whichever came first).
+    """
     try:
         ensure_json(row.attribs)
     except TypeError:
         # What handle() left cannot be stored; keep what the row held before the attempt.
         row.attribs = Jobman.objects.values_list("attribs", flat=True).get(pk=row.pk)
-    job_class = type(job) if job is not None else None
-    final = job is None or isinstance(error, JobFailed) or row.attempts >= row.max_tries
+    job_class = registry.find(row.type)
+    final = job_class is None or isinstance(error, JobFailed) or row.attempts >= row.max_tries
     if not final and job_class is not None:
         delay = job_class.backoff_for(row.attempts)
         available_at = timezone.now() + timedelta(seconds=delay)
-        if row.record_retry(message, trace, logs, available_at):
-            # RQ's scheduler truncates to whole seconds: one more keeps it from coming early.
-            _steer_rq(rq_job, retry_in=delay + 1 if delay else 0)
-            signals.job_retrying.send(
-                sender=job_class, jobman=row, exception=error, available_at=available_at
-            )
-        return
+        if not row.record_retry(message, trace, logs, available_at):
+            return None
+        # RQ's scheduler truncates to whole seconds: one more keeps it from coming early.
+        steer_rq(rq_job, retry_in=delay + 1 if delay else 0)
+        signals.job_retrying.send(
+            sender=job_class, jobman=row, exception=error, available_at=available_at
+        )
+        return JobStatus.RETRYING
 
-    _steer_rq(rq_job, retry_in=None)
+    steer_rq(rq_job, retry_in=None)
     failed_job = row.record_failure(message, trace, logs, queues.connection_label(row.queue))
-    if failed_job is None or job is None:
-        return
-    try:
-        job.failed(error)
-    except Exception:
-        logger.exception("jobman: %s.failed() raised for row %s", type(job).__qualname__, row.pk)
+    if failed_job is None:
+        return None
+    if job_class is not None:
+        try:
+            (job or job_class(row)).failed(error)
+        except Exception:
+            logger.exception("jobman: %s.failed() raised for row %s", job_class.__qualname__, row.pk)
     signals.job_failed.send(sender=job_class, jobman=row, exception=error, failed_job=failed_job)
+    return JobStatus.FAILED
 
 
-def _steer_rq(rq_job: RQJob | None, retry_in: int | None) -> None:
+def steer_rq(rq_job: RQJob | None, retry_in: int | None) -> None:
     """Tell RQ whether this failure is retried (and after how long) or final."""
     if rq_job is None:
         return

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -15,7 +18,9 @@ from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.utils import now
+from rq.worker import WorkerStatus
 
+from jobman import conf, reaper
 from jobman.queues import RUNNER
 
 logger = logging.getLogger("jobman")
@@ -25,6 +30,14 @@ logger = logging.getLogger("jobman")
 # garbage collection would close them. The horse leaves through os._exit, which runs no
 # finalizers.
 _inherited_connections: list[Any] = []
+
+
+def runs(job: Job) -> str | None:
+    """Name the function an RQ job calls; None when its payload is not readable JSON."""
+    try:
+        return str(job.func_name)
+    except Exception:
+        return None
 
 
 def forget_inherited_connections() -> None:
@@ -44,11 +57,66 @@ class JobmanWorkerMixin:
 
     _is_horse: bool
     queues: list[Queue]
+    name: str
+    connection: Any
 
     def __init__(self, queues: Any, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JSONSerializer
         kwargs.setdefault("name", default_worker_name())
+        # Heartbeats come often enough, idle or busy, that LOST_AFTER never misjudges a
+        # live worker: RQ heartbeats once per dequeue timeout (worker_ttl - 15 seconds)
+        # when idle, and once per job_monitoring_interval while a work-horse runs.
+        lost_after = conf.get("LOST_AFTER")
+        kwargs.setdefault("job_monitoring_interval", max(1, lost_after // 3))
+        kwargs.setdefault("worker_ttl", lost_after // 3 + 15)
         super().__init__(queues, *args, **kwargs)  # type: ignore[call-arg]
+        self._last_reap = 0.0
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        ttl = conf.get("LOST_AFTER")
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)  # type: ignore[misc]
+            reaper.mark_alive(pipeline, self.name, ttl)
+            return
+        with self.connection.pipeline() as own_pipeline:
+            super().heartbeat(timeout, own_pipeline)  # type: ignore[misc]
+            reaper.mark_alive(own_pipeline, self.name, ttl)
+            own_pipeline.execute()
+        self._reap_now_and_then()
+
+    def _reap_now_and_then(self) -> None:
+        """Look for lost attempts every REAP_INTERVAL, one worker of the fleet at a time."""
+        interval = conf.get("REAP_INTERVAL")
+        if self._is_horse or time.monotonic() - self._last_reap < interval:
+            return
+        self._last_reap = time.monotonic()
+        try:
+            if self.connection.set("jobman:reaper", self.name, nx=True, ex=interval):
+                reaper.reap()
+        except Exception:
+            logger.exception("jobman: reaping lost jobs failed; trying again in %s s", interval)
+        finally:
+            close_old_connections()
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[misc]
+        if os.WIFSIGNALED(ret_val):
+            number = os.WTERMSIG(ret_val)
+            reason = f"the work-horse was killed by signal {number} ({signal.Signals(number).name})"
+            if number == signal.SIGKILL:
+                reason += ", perhaps for using too much memory"
+        else:
+            reason = f"the work-horse exited with status {os.waitstatus_to_exitcode(ret_val)}"
+        if runs(job) != RUNNER:
+            return
+        try:
+            reaper.horse_lost(job, self.name, reason)
+        finally:
+            close_old_connections()
+
+    def register_death(self) -> None:
+        super().register_death()  # type: ignore[misc]
+        reaper.mark_gone(self.connection, self.name)
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         # The parent gives up its connections first, so the horse inherits none in use.
@@ -59,37 +127,51 @@ class JobmanWorkerMixin:
         forget_inherited_connections()
         super().main_work_horse(job, queue)  # type: ignore[misc]
 
-    def perform_job(self, job: Job, queue: Queue) -> bool:
-        try:
-            func_name = job.func_name
-        except Exception:  # a payload the JSON serializer cannot read
-            func_name = None
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        func_name = runs(job)
         if func_name != RUNNER:
-            return self._refuse(job, queue, func_name)
+            self._refuse(job, queue, func_name)
+            return
+        super().execute_job(job, queue)  # type: ignore[misc]
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
         if self._is_horse:
             try:
                 return bool(super().perform_job(job, queue))  # type: ignore[misc]
             finally:
                 # This process is about to os._exit(): say goodbye to the database properly.
                 connections.close_all()
+        # The job runs in this very process, so no loop is free to heartbeat meanwhile.
+        done = threading.Event()
+        threading.Thread(target=self._keep_alive, args=(done,), daemon=True).start()
         close_old_connections()
         try:
             return bool(super().perform_job(job, queue))  # type: ignore[misc]
         finally:
+            done.set()
             close_old_connections()
 
-    def _refuse(self, job: Job, queue: Queue, func_name: str | None) -> bool:
-        """Fail a job that is not jobman's without running any of it."""
+    def _keep_alive(self, done: threading.Event) -> None:
+        lost_after = conf.get("LOST_AFTER")
+        while not done.wait(lost_after / 3):
+            try:
+                self.connection.set(reaper.ALIVE_KEY.format(self.name), 1, ex=lost_after)
+            except Exception:
+                logger.warning("jobman: worker %s could not send a heartbeat", self.name)
+
+    def _refuse(self, job: Job, queue: Queue, func_name: str | None) -> None:
+        """Fail a job that is not jobman's, in this process, without running any of it."""
         message = (
             f"Refused: a jobman worker runs only {RUNNER}, "
             f"and RQ job {job.id} calls {func_name or 'something unreadable'}."
         )
         logger.error("jobman: %s (queue %s)", message, queue.name)
+        self.prepare_execution(job)  # type: ignore[attr-defined]
+        self.connection.lrem(queue.intermediate_queue_key, 1, job.id)
         job.retries_left = None
-        self.prepare_job_execution(job, remove_from_intermediate_queue=len(self.queues) == 1)  # type: ignore[attr-defined]
-        job.ended_at = now()
+        job.started_at = job.ended_at = now()
         self.handle_job_failure(job, queue, exc_string=message)  # type: ignore[attr-defined]
-        return False
+        self.set_state(WorkerStatus.IDLE)  # type: ignore[attr-defined]
 
 
 class JobmanWorker(JobmanWorkerMixin, Worker):

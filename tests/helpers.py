@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
+import tempfile
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
+from typing import IO
 
 from django.core.management import CommandError, call_command
 
@@ -39,28 +43,76 @@ def run_command(*args: str) -> Result:
 
 
 def manage(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> Result:
-    """Run ``manage.py``-style command in a new process against the test settings."""
-    process = subprocess.run(
+    """Run a ``manage.py`` command in a new process group against the test settings.
+
+    On timeout the whole group is killed: a worker's scheduler is a child process that
+    would otherwise outlive it.
+    """
+    process = subprocess.Popen(
         [sys.executable, "-m", "django", *args, "--settings", "tests.settings"],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
+        start_new_session=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning", **(env or {})},
     )
-    return Result(process.returncode, process.stdout, process.stderr)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        raise AssertionError(f"{' '.join(args)} did not finish in {timeout} s:\n{err[-3000:]}") from None
+    return Result(process.returncode, out, err)
 
 
-def start_worker(*args: str) -> subprocess.Popen[str]:
-    """Start ``jobman_work`` as a long-running process; the caller stops it."""
-    return subprocess.Popen(
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[str]
+    log: IO[str]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def start_worker(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:
+    """Start ``jobman_work`` as a long-running process in its own process group.
+
+    The caller stops it with ``stop_worker``; output goes to a temporary file so a
+    chatty worker never blocks on a full pipe.
+    """
+    log = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen(
         [sys.executable, "-m", "django", "jobman_work", *args, "--settings", "tests.settings"],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
+        start_new_session=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning", **(env or {})},
     )
+    return WorkerProcess(process, log)
+
+
+def stop_worker(worker: WorkerProcess, sig: int = signal.SIGTERM) -> str:
+    """Stop a worker from ``start_worker`` and everything in its process group; return its output."""
+    process = worker.process
+    if worker.log.closed:  # already stopped
+        return ""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    worker.log.seek(0)
+    output = worker.log.read()
+    worker.log.close()
+    return output
 
 
 def work(*args: str, timeout: float = 60) -> Result:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 from tests import services
 
 SECRET_KEY = "jobman-tests-not-secret"
@@ -53,7 +56,8 @@ RQ_QUEUES = {
     "high": {"URL": REDIS_URL},
     "low": {"URL": REDIS_URL},
 }
-JOBMAN: dict[str, object] = {}
+# Worker processes started by a test may get other JOBMAN settings (e.g. shorter reaping).
+JOBMAN: dict[str, object] = json.loads(os.environ.get("JOBMAN_TEST_JOBMAN", "{}"))
 
 LOGGING = {
     "version": 1,

@@ -97,3 +97,29 @@ class HighJob(RecordingJob):
 
     def handle(self) -> None:
         self.record()
+
+
+class SleepyJob(RecordingJob):
+    """Sleeps during the attempts listed in ``sleep_on``, so a test can kill its process."""
+
+    type = "test.sleepy"
+    tries = 2
+
+    def handle(self) -> str:
+        self.record()
+        if self.attempt in self.attribs.get("sleep_on", [1]):
+            time.sleep(float(self.attribs.get("seconds", 30)))
+        return "woke up"
+
+
+class FailsUntilJob(RecordingJob):
+    """Fails until attempt ``succeed_on``, with no wait between tries."""
+
+    type = "test.fails_until"
+    tries = 2
+
+    def handle(self) -> str:
+        self.record()
+        if self.attempt < self.attribs["succeed_on"]:
+            raise RuntimeError(f"failure on attempt {self.attempt}")
+        return "success"

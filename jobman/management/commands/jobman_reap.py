@@ -1,0 +1,34 @@
+"""Fail the attempts of rows left running by a worker that died."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from jobman import conf, reaper
+
+
+class Command(BaseCommand):
+    help = (
+        "Find rows left 'running' by a worker that died, and fail those attempts "
+        "('worker lost'), which retries or fails each row like any failed attempt. "
+        "Workers do this by themselves every JOBMAN['REAP_INTERVAL'] seconds. "
+        "Example: manage.py jobman_reap --dry-run"
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Say what would be reaped; change nothing."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        reaped = reaper.reap(dry_run=options["dry_run"])
+        if options["verbosity"] >= 1:
+            for item in reaped:
+                self.stdout.write(f"jobman #{item.jobman_id}: worker {item.worker} lost: {item.outcome}")
+        verb = "would reap" if options["dry_run"] else "reaped"
+        self.stdout.write(
+            f"{verb} {len(reaped)} job(s). A worker counts as lost {conf.get('LOST_AFTER')} s "
+            "after its last heartbeat, and is reaped once it has stayed gone as long again."
+        )
