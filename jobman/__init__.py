@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from jobman.jobs import JobFailed, JobmanJob
     from jobman.models import FailedJob, Jobman, JobStatus
 
-__all__ = ["FailedJob", "JobFailed", "Jobman", "JobmanJob", "JobStatus"]
+__all__ = ["FailedJob", "JobFailed", "JobStatus", "Jobman", "JobmanJob"]
 
 _LAZY = {
     "JobmanJob": "jobman.jobs",

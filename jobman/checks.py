@@ -32,11 +32,11 @@ def check_jobman(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
         )
     errors.extend(Error(problem, id="jobman.E003") for problem in conf.problems())
-    if errors:
+    if errors or not isinstance(rq_queues, dict):
         return errors
 
     used = {conf.get("DEFAULT_QUEUE"): "settings.JOBMAN['DEFAULT_QUEUE']"}
-    for job_type, job_class in sorted(registry.all_types().items()):
+    for _type, job_class in sorted(registry.all_types().items()):
         name = f"{job_class.__module__}.{job_class.__qualname__}"
         errors.extend(Error(problem, id="jobman.E005") for problem in job_class.option_problems())
         if isinstance(job_class.queue, str):

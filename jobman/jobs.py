@@ -102,7 +102,9 @@ class JobmanJob:
         if cls.tries is not None and not (isinstance(cls.tries, int) and cls.tries >= 1):
             found.append(f"{name}.tries must be an int of 1 or more, found {cls.tries!r}.")
         if cls.timeout is not None and not (isinstance(cls.timeout, int) and cls.timeout >= 1):
-            found.append(f"{name}.timeout must be seconds (an int of 1 or more), found {cls.timeout!r}.")
+            found.append(
+                f"{name}.timeout must be seconds (an int of 1 or more), found {cls.timeout!r}."
+            )
         if cls.backoff is not None and not conf.valid_backoff(cls.backoff):
             found.append(
                 f"{name}.backoff must be seconds or a non-empty list of seconds, "
@@ -116,7 +118,11 @@ class JobmanJob:
 
     @classmethod
     def dispatch(
-        cls, attribs: Mapping[str, Any] | None = None, *, queue: str | None = None, delay: Delay = None
+        cls,
+        attribs: Mapping[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        delay: Delay = None,
     ) -> Jobman:
         """Save a row for this job and push it to RQ when the current transaction commits."""
         row = cls._new_row(attribs, queue, delay)
@@ -145,7 +151,7 @@ class JobmanJob:
     def _new_row(cls, attribs: Mapping[str, Any] | None, queue: str | None, delay: Delay) -> Jobman:
         if not cls.__dict__.get("type"):
             raise ImproperlyConfigured(
-                f"{cls.__qualname__} has no type of its own; set `type = \"...\"` to dispatch it."
+                f'{cls.__qualname__} has no type of its own; set `type = "..."` to dispatch it.'
             )
         if attribs is None:
             attribs = {}

@@ -50,6 +50,4 @@ def ensure_json(value: Any, name: str = "attribs") -> None:
         elif isinstance(item, list | tuple):
             stack.extend((child, (*keys, index)) for index, child in enumerate(item))
         else:
-            raise TypeError(
-                f"{where} is a {type(item).__name__}, which is not JSON serializable"
-            )
+            raise TypeError(f"{where} is a {type(item).__name__}, which is not JSON serializable")

@@ -73,7 +73,8 @@ def connection_label(queue_name: str) -> str:
     kwargs = get_connection(queue_name).connection_pool.connection_kwargs
     if "path" in kwargs:
         return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
-    return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+    host, port = kwargs.get("host", "localhost"), kwargs.get("port", 6379)
+    return f"redis://{host}:{port}/{kwargs.get('db', 0)}"
 
 
 def rq_timeout(job_type: str) -> int:
@@ -84,7 +85,8 @@ def rq_timeout(job_type: str) -> int:
 
 def _add_to_pipeline(row: Jobman, pipeline: Any) -> None:
     queue = get_queue(row.queue)
-    delayed = row.available_at is not None and row.available_at > timezone.now()
+    available_at = row.available_at
+    delayed = available_at is not None and available_at > timezone.now()
     job = queue.create_job(
         RUNNER,
         args=(row.pk,),
@@ -95,9 +97,9 @@ def _add_to_pipeline(row: Jobman, pipeline: Any) -> None:
         description=f"{row.type} #{row.pk}",
         status=RQStatus.SCHEDULED if delayed else RQStatus.QUEUED,
     )
-    if delayed:
+    if available_at is not None and delayed:
         # RQ's scheduler counts whole seconds; rounding up keeps the job from coming early.
-        due = row.available_at.replace(microsecond=0) + timedelta(seconds=1)
+        due = available_at.replace(microsecond=0) + timedelta(seconds=1)
         queue.schedule_job(job, due, pipeline=pipeline)
     else:
         queue.enqueue_job(job, pipeline=pipeline)

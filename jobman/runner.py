@@ -29,7 +29,7 @@ from rq.timeouts import JobTimeoutException
 from jobman import queues, registry, signals
 from jobman.jobs import JobFailed, JobmanJob
 from jobman.jsonsafe import ensure_json
-from jobman.models import JobStatus, Jobman
+from jobman.models import Jobman, JobStatus
 
 logger = logging.getLogger("jobman")
 
@@ -87,7 +87,9 @@ def run(jobman_id: int) -> str | None:
         ensure_json(job.attribs)
     except Exception as error:
         if isinstance(error, AttemptTimedOut):
-            message = f"Timed out: the attempt ran longer than the job's timeout of {timeout} seconds."
+            message = (
+                f"Timed out: the attempt ran longer than the job's timeout of {timeout} seconds."
+            )
         elif isinstance(error, JobFailed):
             message = str(error)
         else:
@@ -168,7 +170,9 @@ def record_failed_attempt(
         try:
             (job or job_class(row)).failed(error)
         except Exception:
-            logger.exception("jobman: %s.failed() raised for row %s", job_class.__qualname__, row.pk)
+            logger.exception(
+                "jobman: %s.failed() raised for row %s", job_class.__qualname__, row.pk
+            )
     signals.job_failed.send(sender=job_class, jobman=row, exception=error, failed_job=failed_job)
     return JobStatus.FAILED
 
@@ -192,7 +196,10 @@ def _time_limit(seconds: int) -> Iterator[None]:
     RQ's alarm covers the whole attempt, bookkeeping included, and is set a little
     longer; this one covers only the job's own code.
     """
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+    if (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
         yield
         return
 

@@ -1,4 +1,7 @@
-"""Signals sent along a job's life. Each passes ``jobman`` (the row) and ``sender`` (the job class)."""
+"""Signals sent along a job's life.
+
+Each passes ``jobman`` (the row) and ``sender`` (the job class).
+"""
 
 from __future__ import annotations
 

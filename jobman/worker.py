@@ -18,7 +18,7 @@ from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.utils import now
-from rq.worker import WorkerStatus
+from rq.worker import BaseWorker, WorkerStatus
 
 from jobman import conf, reaper
 from jobman.queues import RUNNER
@@ -182,10 +182,10 @@ class JobmanSimpleWorker(JobmanWorkerMixin, SimpleWorker):
     """Runs each job in the worker process itself: faster, with no isolation between jobs."""
 
 
-WORKER_CLASSES: dict[str, type[Worker]] = {"fork": JobmanWorker, "simple": JobmanSimpleWorker}
+WORKER_CLASSES: dict[str, type[BaseWorker]] = {"fork": JobmanWorker, "simple": JobmanSimpleWorker}
 
 
-def resolve_worker_class(name: str) -> type[Worker]:
+def resolve_worker_class(name: str) -> type[BaseWorker]:
     """Return the worker class for ``fork``, ``simple`` or a dotted path to an RQ worker class."""
     if name in WORKER_CLASSES:
         return WORKER_CLASSES[name]

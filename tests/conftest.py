@@ -23,11 +23,11 @@ def _test_redis() -> Iterator[redis.Redis]:
 
 
 @pytest.fixture(autouse=True)
-def redis_db(_test_redis: redis.Redis) -> Iterator[redis.Redis]:
+def redis_db(_test_redis: redis.Redis) -> redis.Redis:
     """An empty test Redis database for each test; it is this run's own (see services)."""
     _test_redis.flushdb()
     _test_redis.set(services.SENTINEL_KEY, services.OWNER)
-    yield _test_redis
+    return _test_redis
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,8 +6,8 @@ import contextlib
 import os
 import signal
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,7 +63,9 @@ def manage(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         out, err = process.communicate()
-        raise AssertionError(f"{' '.join(args)} did not finish in {timeout} s:\n{err[-3000:]}") from None
+        raise AssertionError(
+            f"{' '.join(args)} did not finish in {timeout} s:\n{err[-3000:]}"
+        ) from None
     return Result(process.returncode, out, err)
 
 
@@ -83,7 +85,7 @@ def start_worker(*args: str, env: dict[str, str] | None = None) -> WorkerProcess
     The caller stops it with ``stop_worker``; output goes to a temporary file so a
     chatty worker never blocks on a full pipe.
     """
-    log = tempfile.TemporaryFile(mode="w+")
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (stop_worker closes it)
     process = subprocess.Popen(
         [sys.executable, "-m", "django", "jobman_work", *args, "--settings", "tests.settings"],
         cwd=ROOT,

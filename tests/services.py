@@ -51,8 +51,23 @@ def start_redis_server(port: int, directory: str) -> subprocess.Popen[bytes]:
             "No Redis answers and redis-server is not installed (Debian: apt-get install redis-server)."
         )
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", directory, "--daemonize", "no", "--loglevel", "warning"],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            directory,
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
@@ -67,6 +82,8 @@ def start_redis_server(port: int, directory: str) -> subprocess.Popen[bytes]:
 
 def _owner_gone(owner: str) -> bool:
     host, _, pid = owner.partition(":")
+    if not pid.isdigit():
+        return True  # not a run's mark: an older form of this suite's own
     if host != socket.gethostname():
         return False
     try:
@@ -78,45 +95,63 @@ def _owner_gone(owner: str) -> bool:
     return False
 
 
-def claim_db(host: str, port: int) -> int:
-    """Take the first candidate database that is empty, or left by a finished run of ours.
+def claim(client: redis.Redis) -> str | None:
+    """Mark ``client``'s database as this run's; return why not when it is not free.
 
     A database holding data this suite did not write, or one a live run holds, is never
-    touched.
+    touched; one left by a finished run of this suite is emptied and taken.
     """
-    refused = []
+    owner = client.get(SENTINEL_KEY)
+    if owner is not None and _owner_gone(owner.decode()):
+        client.flushdb()
+        owner = None
+    if client.dbsize() == 0 and client.set(SENTINEL_KEY, OWNER, nx=True):
+        return None
+    return f"held by run {owner.decode()}" if owner else "holds data"
+
+
+def claim_db(host: str, port: int) -> int | None:
+    """Claim the first free candidate database on a server; None when none is free."""
     for db in CANDIDATE_DBS:
-        client = redis.Redis(host=host, port=port, db=db)
-        owner = client.get(SENTINEL_KEY)
-        if owner is not None and _owner_gone(owner.decode()):
-            client.flushdb()
-        if client.dbsize() == 0 and client.set(SENTINEL_KEY, OWNER, nx=True):
+        if claim(redis.Redis(host=host, port=port, db=db)) is None:
             return db
-        refused.append(f"{db} ({'held by run ' + owner.decode() if owner else 'holds data'})")
-    raise RuntimeError(
-        f"Refusing to run: every candidate Redis database on {host}:{port} is in use: "
-        f"{', '.join(refused)}. Set JOBMAN_TEST_REDIS_DB to an empty database number."
-    )
+    return None
 
 
 def redis_url() -> str:
     """Return the URL of the test Redis database, starting a server when none answers."""
     url = os.environ.get("JOBMAN_TEST_REDIS_URL")
+    if url and os.environ.get("JOBMAN_TEST_REDIS_OWNER"):
+        return url  # a process started by the run that claimed it
     if url:
-        return url
+        refused = claim(redis.Redis.from_url(url))
+        if refused:
+            raise RuntimeError(f"Refusing to run on JOBMAN_TEST_REDIS_URL={url}: it {refused}.")
+    else:
+        url = _claim_some_redis()
+    # Worker processes started by the tests inherit these, and reuse the same database.
+    os.environ["JOBMAN_TEST_REDIS_URL"] = url
+    os.environ["JOBMAN_TEST_REDIS_OWNER"] = OWNER
+    return url
+
+
+def _claim_some_redis() -> str:
     base = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
     kwargs = base.connection_pool.connection_kwargs
     host, port = kwargs.get("host", "127.0.0.1"), kwargs.get("port", 6379)
-    if not _answers(f"redis://{host}:{port}/0"):
-        directory = tempfile.mkdtemp(prefix="jobman-redis-")
-        host, port = "127.0.0.1", free_port()
-        process = start_redis_server(port, directory)
-        atexit.register(process.terminate)
-        print(f"jobman tests: no Redis answered; started redis-server on port {port}.")
-    url = f"redis://{host}:{port}/{claim_db(host, port)}"
-    # Worker processes started by the tests inherit this, and reuse the same server.
-    os.environ["JOBMAN_TEST_REDIS_URL"] = url
-    return url
+    if _answers(f"redis://{host}:{port}/0"):
+        db = claim_db(host, port)
+        if db is not None:
+            return f"redis://{host}:{port}/{db}"
+        print(f"jobman tests: no free test database on {host}:{port}; starting a private server.")
+    directory = tempfile.mkdtemp(prefix="jobman-redis-")
+    port = free_port()
+    process = start_redis_server(port, directory)
+    atexit.register(process.terminate)
+    print(f"jobman tests: started redis-server on 127.0.0.1:{port} for this run.")
+    db = claim_db("127.0.0.1", port)
+    assert db is not None  # a new server is empty
+    return f"redis://127.0.0.1:{port}/{db}"
 
 
 def database() -> dict[str, Any]:

@@ -37,9 +37,18 @@ def test_checks__no_queues_is_e002() -> None:
     ("jobman", "message"),
     [
         ("tries=3", "settings.JOBMAN must be a dict, found str."),
-        ({"DEFAULT_TRIES": 0}, "settings.JOBMAN['DEFAULT_TRIES'] must be a whole number of attempts, 1 or more, found 0."),
-        ({"DEFAULT_BACKOFF": [10, -1]}, "settings.JOBMAN['DEFAULT_BACKOFF'] must be seconds (an int >= 0) or a non-empty list of them, found [10, -1]."),
-        ({"DEFAULT_TIMEOUT": "60"}, "settings.JOBMAN['DEFAULT_TIMEOUT'] must be seconds, an int of 1 or more, found '60'."),
+        (
+            {"DEFAULT_TRIES": 0},
+            "settings.JOBMAN['DEFAULT_TRIES'] must be a whole number of attempts, 1 or more, found 0.",
+        ),
+        (
+            {"DEFAULT_BACKOFF": [10, -1]},
+            "settings.JOBMAN['DEFAULT_BACKOFF'] must be seconds (an int >= 0) or a non-empty list of them, found [10, -1].",
+        ),
+        (
+            {"DEFAULT_TIMEOUT": "60"},
+            "settings.JOBMAN['DEFAULT_TIMEOUT'] must be seconds, an int of 1 or more, found '60'.",
+        ),
         ({"RETRIES": 3}, "settings.JOBMAN['RETRIES'] is not a jobman setting; known keys: "),
     ],
 )
@@ -81,15 +90,21 @@ def test_checks__bad_job_class_options_are_e005_and_its_queue_e004(
     assert ids_and_messages() == [
         ("jobman.E005", f"{name}.tries must be an int of 1 or more, found 0."),
         ("jobman.E005", f"{name}.timeout must be seconds (an int of 1 or more), found 0."),
-        ("jobman.E005", f"{name}.backoff must be seconds or a non-empty list of seconds, found [-5]."),
-        ("jobman.E004", f"{name}.queue names the queue 'reports', which is not in settings.RQ_QUEUES."),
+        (
+            "jobman.E005",
+            f"{name}.backoff must be seconds or a non-empty list of seconds, found [-5].",
+        ),
+        (
+            "jobman.E004",
+            f"{name}.queue names the queue 'reports', which is not in settings.RQ_QUEUES.",
+        ),
     ]
 
 
 def test_registry__two_classes_may_not_share_a_type() -> None:
     from django.core.exceptions import ImproperlyConfigured
 
-    with pytest.raises(ImproperlyConfigured, match="Job type 'test.hello' is used by both"):
+    with pytest.raises(ImproperlyConfigured, match=r"Job type 'test\.hello' is used by both"):
 
         class Impostor(JobmanJob):
             type = "test.hello"

@@ -11,18 +11,34 @@ from hypothesis import strategies as st
 from jobman.jsonsafe import MAX_DEPTH, ensure_json
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(
-        st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")),
-        children, max_size=4,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(
+                alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")
+            ),
+            children,
+            max_size=4,
+        )
     ),
     max_leaves=30,
 )
 
 
-@given(st.dictionaries(st.text(max_size=5).filter(lambda s: "\x00" not in s and not any(0xD800 <= ord(c) <= 0xDFFF for c in s)), json_values, max_size=5))
+@given(
+    st.dictionaries(
+        st.text(max_size=5).filter(
+            lambda s: "\x00" not in s and not any(0xD800 <= ord(c) <= 0xDFFF for c in s)
+        ),
+        json_values,
+        max_size=5,
+    )
+)
 def test_ensure_json__accepts_what_json_round_trips(value: dict[str, object]) -> None:
     ensure_json(value)
     json.dumps(value)

@@ -62,7 +62,10 @@ def test_horse_killed__attempt_recorded_at_once_and_retried(workers: list[Worker
         "Worker lost: the work-horse was killed by signal 9 (SIGKILL), perhaps for using "
         "too much memory during attempt 1."
     )
-    assert list(Execution.objects.filter(jobman_id=row.pk).values_list("attempt", flat=True)) == [1, 2]
+    assert list(Execution.objects.filter(jobman_id=row.pk).values_list("attempt", flat=True)) == [
+        1,
+        2,
+    ]
 
 
 def test_horse_killed__on_the_last_try_fails_the_job(workers: list[WorkerProcess]) -> None:
@@ -148,12 +151,16 @@ def test_jobman_reap__dry_run_then_reap(redis_db: redis.Redis) -> None:
 
     redis_db.set(reaper.SUSPECT_KEY.format("gone-host.123.abcdef"), time.time() - 10)
     dry = run_command("jobman_reap", "--dry-run")
-    assert dry.out.splitlines()[0] == f"jobman #{row.pk}: worker gone-host.123.abcdef lost: would reap"
+    assert (
+        dry.out.splitlines()[0] == f"jobman #{row.pk}: worker gone-host.123.abcdef lost: would reap"
+    )
     assert status_of(row) == JobStatus.RUNNING
 
     real = run_command("jobman_reap")
     assert real.code == 0
-    assert real.out.splitlines()[0] == f"jobman #{row.pk}: worker gone-host.123.abcdef lost: retrying"
+    assert (
+        real.out.splitlines()[0] == f"jobman #{row.pk}: worker gone-host.123.abcdef lost: retrying"
+    )
     assert real.out.splitlines()[1].startswith("reaped 1 job(s).")
     assert status_of(row) == JobStatus.RETRYING
     assert redis_db.lrange("rq:queue:default", 0, -1) == [row.rq_job_id.encode()]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import redis
 from django.db import transaction
@@ -58,7 +60,9 @@ def test_success__footprint_on_the_row(worker_class: str) -> None:
     assert row.error_message is None
     assert not FailedJob.objects.exists()
     assert rq_job(row).get_status() == "finished"
-    assert row.rq_job_id in FinishedJobRegistry("default", connection=queues.get_connection("default"))
+    assert row.rq_job_id in FinishedJobRegistry(
+        "default", connection=queues.get_connection("default")
+    )
 
 
 def test_success__none_returned_is_stored_as_null() -> None:
@@ -87,7 +91,9 @@ def test_retry__fails_twice_then_succeeds_with_backoff_gaps() -> None:
     assert "RuntimeError: flaky failure on attempt 2" in (row.exception or "")
     assert "Traceback (most recent call last)" in (row.exception or "")
     assert [line.split("] ", 2)[2] for line in row.logs.splitlines()] == [
-        "attempt 1", "attempt 2", "attempt 3",
+        "attempt 1",
+        "attempt 2",
+        "attempt 3",
     ]
     runs = list(Execution.objects.filter(jobman_id=row.pk).order_by("attempt"))
     assert [run.attempt for run in runs] == [1, 2, 3]
@@ -110,15 +116,19 @@ def test_failure__tries_used_up_files_one_failed_job(worker_class: str) -> None:
     assert row.completed_at is None
     assert row.error_message == "ValueError: this job always fails"
     assert [line.split("] ", 2)[2] for line in row.logs.splitlines()] == [
-        "about to fail", "about to fail",
+        "about to fail",
+        "about to fail",
     ]
     failed = FailedJob.objects.get()
     assert failed.jobman_id == row.pk
     assert failed.queue == "default"
     assert failed.connection.startswith("redis://")
     assert failed.payload == {
-        "jobman_id": row.pk, "type": "test.always_fails", "queue": "default",
-        "attribs": {"n": 1}, "max_tries": 2,
+        "jobman_id": row.pk,
+        "type": "test.always_fails",
+        "queue": "default",
+        "attribs": {"n": 1},
+        "max_tries": 2,
     }
     assert "Traceback (most recent call last)" in failed.exception
     assert "ValueError: this job always fails" in failed.exception
@@ -127,7 +137,9 @@ def test_failure__tries_used_up_files_one_failed_job(worker_class: str) -> None:
     assert sorted(kinds) == [("failed", 2), ("handle", 1), ("handle", 2)]
     # RQ agrees: its job is failed and in the FailedJobRegistry.
     assert rq_job(row).get_status() == "failed"
-    assert row.rq_job_id in FailedJobRegistry("default", connection=queues.get_connection("default"))
+    assert row.rq_job_id in FailedJobRegistry(
+        "default", connection=queues.get_connection("default")
+    )
 
 
 def test_fail__fails_at_once_whatever_tries_says() -> None:
@@ -197,7 +209,9 @@ def test_duplicate_delivery__after_completion_does_nothing() -> None:
 
     row.refresh_from_db()
     assert (row.status, row.attempts, row.completed_at) == (
-        JobStatus.COMPLETED, 1, completed_at,
+        JobStatus.COMPLETED,
+        1,
+        completed_at,
     )
     assert Execution.objects.filter(jobman_id=row.pk).count() == 1
 
@@ -231,7 +245,9 @@ def test_delay__job_does_not_run_before_available_at() -> None:
     assert row.status == JobStatus.QUEUED
     assert not Execution.objects.filter(jobman_id=row.pk).exists()
 
-    wait_for(lambda: timezone.now() >= row.available_at, timeout=5)
+    # RQ's scheduler counts whole seconds: the job is due at the next one.
+    due = row.available_at.replace(microsecond=0) + timedelta(seconds=1)
+    wait_for(lambda: timezone.now() >= due, timeout=5)
     work()
     row.refresh_from_db()
     assert row.status == JobStatus.COMPLETED

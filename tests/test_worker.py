@@ -63,7 +63,9 @@ def test_worker__max_jobs_stops_after_that_many() -> None:
 
     work("--max-jobs", "2")
 
-    statuses = sorted(Jobman.objects.filter(pk__in=[r.pk for r in rows]).values_list("status", flat=True))
+    statuses = sorted(
+        Jobman.objects.filter(pk__in=[r.pk for r in rows]).values_list("status", flat=True)
+    )
     assert statuses == [JobStatus.COMPLETED, JobStatus.COMPLETED, JobStatus.QUEUED]
 
 
@@ -133,7 +135,9 @@ def test_fork__worker_in_this_process_leaves_its_connection_usable() -> None:
     row = HelloJob.dispatch({"name": "in-process worker"})
     assert Execution.objects.count() == 0  # this process now holds an open connection
 
-    worker = JobmanWorker([queues.get_queue("default")], connection=queues.get_connection("default"))
+    worker = JobmanWorker(
+        [queues.get_queue("default")], connection=queues.get_connection("default")
+    )
     worker.work(burst=True)
 
     row.refresh_from_db()

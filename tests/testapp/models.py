@@ -13,3 +13,6 @@ class Execution(models.Model):
     kind = models.CharField(max_length=32, default="handle")
     at = models.DateTimeField(auto_now_add=True)
     pid = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.kind} of jobman #{self.jobman_id}, attempt {self.attempt}"

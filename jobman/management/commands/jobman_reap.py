@@ -26,7 +26,9 @@ class Command(BaseCommand):
         reaped = reaper.reap(dry_run=options["dry_run"])
         if options["verbosity"] >= 1:
             for item in reaped:
-                self.stdout.write(f"jobman #{item.jobman_id}: worker {item.worker} lost: {item.outcome}")
+                self.stdout.write(
+                    f"jobman #{item.jobman_id}: worker {item.worker} lost: {item.outcome}"
+                )
         verb = "would reap" if options["dry_run"] else "reaped"
         self.stdout.write(
             f"{verb} {len(reaped)} job(s). A worker counts as lost {conf.get('LOST_AFTER')} s "

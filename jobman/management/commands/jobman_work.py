@@ -29,23 +29,30 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "queues", nargs="*", metavar="QUEUE",
-            help="Queues of RQ_QUEUES to serve, highest priority first (default: JOBMAN's DEFAULT_QUEUE).",
+            "queues",
+            nargs="*",
+            metavar="QUEUE",
+            help="Queues of RQ_QUEUES to serve, highest priority first "
+            "(default: JOBMAN's DEFAULT_QUEUE).",
         )
         parser.add_argument("--burst", action="store_true", help="Quit when the queues are empty.")
         parser.add_argument(
-            "--worker-class", default="fork",
+            "--worker-class",
+            default="fork",
             help="'fork' (RQ's forking Worker, the default), 'simple' (SimpleWorker: no fork) "
             "or the dotted path of an RQ worker class.",
         )
         parser.add_argument("--max-jobs", type=positive_int, help="Quit after this many jobs.")
         parser.add_argument(
-            "--max-idle", type=positive_int, metavar="SECONDS",
+            "--max-idle",
+            type=positive_int,
+            metavar="SECONDS",
             help="Quit after being idle this many seconds.",
         )
         parser.add_argument("--name", help="Worker name (default: host.pid.random).")
         parser.add_argument(
-            "--without-scheduler", action="store_true",
+            "--without-scheduler",
+            action="store_true",
             help="Do not run RQ's scheduler, which starts delayed jobs and retries after backoff.",
         )
 
@@ -67,7 +74,9 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
 
         extra = {"name": options["name"]} if options["name"] else {}
-        worker = worker_class([queues.get_queue(name) for name in names], connection=connection, **extra)
+        worker = worker_class(
+            [queues.get_queue(name) for name in names], connection=connection, **extra
+        )
         levels = {0: "WARNING", 1: "INFO", 2: "DEBUG", 3: "DEBUG"}
         worker.work(
             burst=options["burst"],
