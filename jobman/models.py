@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
-from django.db import models, transaction
+from django.db import models, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -107,22 +107,53 @@ class JobmanQuerySet(models.QuerySet["Jobman"]):
             status=JobStatus.QUEUED, pushed_at=now, updated_at=now
         )
 
+    def unpushed(self, before: datetime) -> JobmanQuerySet:
+        """Rows still ``pending`` whose last change of state came before ``before``."""
+        return self.filter(status=JobStatus.PENDING, updated_at__lt=before)
+
+    def prunable(self, before: datetime) -> JobmanQuerySet:
+        """Finished rows created before ``before``."""
+        return self.finished().filter(created_at__lt=before)
+
+    def retry_failed(self, pk: int, tries: int) -> bool:
+        """Put failed row ``pk`` back to ``pending`` with ``tries`` more attempts.
+
+        ``attempts`` keeps counting, so ``max_tries`` becomes ``attempts + tries``;
+        ``failed_at`` and the last error stay as a record. The row's failed_jobs rows go in
+        the same transaction: a row is never pending with a failed_jobs row, nor failed
+        without one. Returns False, changing nothing, when the row is not failed.
+        """
+        if tries < 1:
+            raise ValueError(f"tries must be 1 or more, found {tries!r}")
+        now = timezone.now()
+        using = router.db_for_write(self.model)
+        with transaction.atomic(using=using):
+            reopened = self.filter(pk=pk, status=JobStatus.FAILED).update(
+                status=JobStatus.PENDING,
+                max_tries=F("attempts") + tries,
+                available_at=None,
+                pushed_at=None,
+                updated_at=now,
+            )
+            if reopened:
+                FailedJob.objects.using(using).filter(jobman_id=pk).delete()
+        return bool(reopened)
+
 
 class Jobman(models.Model):
     """One background job: what it was asked to do, and the footprint of every attempt."""
 
     type = models.CharField(max_length=255, help_text="The job class's registered type.")
     queue = models.CharField(max_length=255)
-    status = models.CharField(
-        max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING
-    )
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
     attribs = models.JSONField(
         default=dict, blank=True, help_text="What the job needs, and what it hands back."
     )
     logs = models.TextField(blank=True, default="", help_text="The job's own notes, timestamped.")
-    error_message = models.TextField(null=True, blank=True)
-    exception = models.TextField(null=True, blank=True, help_text="The last traceback.")
-    completed_code = models.CharField(max_length=255, null=True, blank=True)
+    # NULL says "never happened", which an empty string would blur.
+    error_message = models.TextField(null=True, blank=True)  # noqa: DJ001
+    exception = models.TextField(null=True, blank=True, help_text="The last traceback.")  # noqa: DJ001
+    completed_code = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     attempts = models.PositiveIntegerField(default=0)
     max_tries = models.PositiveIntegerField(default=1)
     available_at = models.DateTimeField(null=True, blank=True)
@@ -157,9 +188,11 @@ class Jobman(models.Model):
     def _finish_attempt(self, **fields: Any) -> bool:
         """Write the end of the running attempt, unless something else already ended it."""
         fields["updated_at"] = timezone.now()
-        changed = type(self).objects.filter(
-            pk=self.pk, status=JobStatus.RUNNING, attempts=self.attempts
-        ).update(**fields)
+        changed = (
+            type(self)
+            .objects.filter(pk=self.pk, status=JobStatus.RUNNING, attempts=self.attempts)
+            .update(**fields)
+        )
         for name, value in fields.items():
             setattr(self, name, value)
         return bool(changed)
@@ -174,9 +207,7 @@ class Jobman(models.Model):
             logs=cap_tail(logs, conf.get("MAX_LOG_CHARS")),
         )
 
-    def record_retry(
-        self, error: str, traceback: str, logs: str, available_at: datetime
-    ) -> bool:
+    def record_retry(self, error: str, traceback: str, logs: str, available_at: datetime) -> bool:
         """Mark the running attempt failed, with another to come at ``available_at``."""
         return self._finish_attempt(
             status=JobStatus.RETRYING,
@@ -194,10 +225,11 @@ class Jobman(models.Model):
 
         Both writes share one transaction: a failed row always has its failed_jobs row.
         """
+        failed_at = timezone.now()
         with transaction.atomic():
             failed = self._finish_attempt(
                 status=JobStatus.FAILED,
-                failed_at=timezone.now(),
+                failed_at=failed_at,
                 attribs=self.attribs,
                 logs=cap_tail(logs, conf.get("MAX_LOG_CHARS")),
                 **self._error_fields(error, traceback),
@@ -210,7 +242,7 @@ class Jobman(models.Model):
                 queue=self.queue,
                 payload=self.payload(),
                 exception=self.exception or "",
-                failed_at=self.failed_at,
+                failed_at=failed_at,
             )
 
     @staticmethod
