@@ -14,6 +14,7 @@ Nothing here is imported by jobman itself.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -108,10 +109,8 @@ def run_pending(ids: list[int] | None = None, max_rounds: int = 100) -> list[Job
         Jobman.objects.filter(pk__in=pks).update(available_at=None)
         for pk in pks:
             ran[pk] = None
-            try:
+            with contextlib.suppress(Exception):  # the attempt's failure is on the row
                 runner.run(pk)
-            except Exception:  # the attempt's failure is on the row
-                pass
     return list(Jobman.objects.filter(pk__in=ran).order_by("pk"))
 
 
