@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "LOST_AFTER": 60,
     # Seconds between two looks for rows whose worker is gone, across all workers.
     "REAP_INTERVAL": 30,
+    # Named rate limits, "<count>/<second|minute|hour|day>", for job classes' rate_limit.
+    "RATE_LIMITS": {},
     # Caps on what one row stores, so a chatty or hostile job cannot bloat the table.
     "MAX_LOG_CHARS": 64 * 1024,
     "MAX_ERROR_CHARS": 2000,
@@ -41,6 +43,19 @@ def _positive_int(value: Any) -> bool:
 
 def _non_negative_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(value: Any) -> tuple[int, int] | None:
+    """Read "10/minute" as (10, 60); None when it is not a rate."""
+    if not isinstance(value, str) or "/" not in value:
+        return None
+    count, _, period = value.partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or period.strip() not in PERIODS:
+        return None
+    return int(count), PERIODS[period.strip()]
 
 
 def valid_backoff(value: Any) -> bool:
@@ -63,6 +78,10 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "FAILURE_TTL": (_positive_int, "seconds, an int of 1 or more"),
     "LOST_AFTER": (lambda v: _positive_int(v) and v >= 3, "seconds, an int of 3 or more"),
     "REAP_INTERVAL": (_positive_int, "seconds, an int of 1 or more"),
+    "RATE_LIMITS": (
+        lambda v: isinstance(v, dict) and all(parse_rate(rate) for rate in v.values()),
+        'a dict of names to rates such as "10/minute" (per second, minute, hour or day)',
+    ),
     "MAX_LOG_CHARS": (_positive_int, "a number of characters, 1 or more"),
     "MAX_ERROR_CHARS": (_positive_int, "a number of characters, 1 or more"),
     "MAX_EXCEPTION_CHARS": (_positive_int, "a number of characters, 1 or more"),

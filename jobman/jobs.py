@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any, ClassVar, NoReturn
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import router, transaction
+from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
 from jobman import conf, queues, registry, signals
@@ -19,6 +19,9 @@ Delay = int | float | timedelta | datetime | None
 
 # Rows per INSERT in dispatch_many: well under SQLite's and PostgreSQL's parameter limits.
 INSERT_BATCH_SIZE = 500
+
+# The tries of a job with a deadline and no tries of its own: as many as fit before it.
+UNTIL_DEADLINE = 1_000_000
 
 
 class JobFailed(Exception):
@@ -36,6 +39,18 @@ class JobmanJob:
     tries: ClassVar[int | None] = None
     backoff: ClassVar[int | Sequence[int] | None] = None
     timeout: ClassVar[int | None] = None
+    # Deadlines: stop retrying this long after dispatch (seconds or timedelta), or after
+    # this many failed attempts, whichever comes first (tries still applies).
+    retry_until: ClassVar[int | timedelta | None] = None
+    max_exceptions: ClassVar[int | None] = None
+    # Unique jobs: see unique_id().
+    unique_for: ClassVar[int | None] = None
+    unique_until: ClassVar[str] = "completed"  # or "processing": until it starts
+    # Without overlapping: see overlap_key().
+    release_after: ClassVar[int] = 10
+    expire_after: ClassVar[int] = 300
+    # Rate limit: (a name in JOBMAN["RATE_LIMITS"], a key), or None.
+    rate_limit: ClassVar[tuple[str, str] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -63,6 +78,24 @@ class JobmanJob:
         stamp = timezone.now().isoformat(timespec="seconds")
         self._log_lines.append(f"[{stamp}] [attempt {self.attempt}] {message}\n")
 
+    def unique_id(self) -> str | None:
+        """Return an id to make this job unique among waiting jobs of its type.
+
+        While a job of the same type and unique id waits or runs (or, with
+        ``unique_until = "processing"``, until it starts), ``dispatch`` returns that row and
+        pushes nothing. ``unique_for`` seconds after its dispatch, the old row no longer
+        counts.
+        """
+        return None
+
+    def overlap_key(self) -> str | None:
+        """Return a key: two jobs with the same key never run at the same time.
+
+        The second is given back to wait ``release_after`` seconds, without using a try.
+        A lock left by a dead worker expires after ``expire_after`` seconds.
+        """
+        return None
+
     def fail(self, reason: str) -> NoReturn:
         """Fail the job now; no further attempt is made, whatever ``tries`` says."""
         raise JobFailed(reason)
@@ -79,7 +112,11 @@ class JobmanJob:
 
     @classmethod
     def max_tries(cls) -> int:
-        return int(cls.tries if cls.tries is not None else conf.get("DEFAULT_TRIES"))
+        if cls.tries is not None:
+            return int(cls.tries)
+        if cls.retry_until is not None:
+            return UNTIL_DEADLINE  # a deadline alone bounds the retries
+        return int(conf.get("DEFAULT_TRIES"))
 
     @classmethod
     def attempt_timeout(cls) -> int:
@@ -93,6 +130,20 @@ class JobmanJob:
             return backoff
         steps = list(backoff)
         return int(steps[min(attempt, len(steps)) - 1])
+
+    @classmethod
+    def gives_up(cls, row: Jobman) -> str | None:
+        """Say why no further attempt may follow the one that just failed, if one applies."""
+        if cls.max_exceptions is not None and row.attempts >= cls.max_exceptions:
+            return f"max_exceptions ({cls.max_exceptions}) reached"
+        if cls.retry_until is not None:
+            span = cls.retry_until
+            deadline = row.created_at + (
+                span if isinstance(span, timedelta) else timedelta(seconds=span)
+            )
+            if timezone.now() >= deadline:
+                return f"retry_until passed ({deadline.isoformat(timespec='seconds')})"
+        return None
 
     @classmethod
     def option_problems(cls) -> list[str]:
@@ -112,6 +163,22 @@ class JobmanJob:
             )
         if cls.queue is not None and not (isinstance(cls.queue, str) and cls.queue):
             found.append(f"{name}.queue must be a queue name, found {cls.queue!r}.")
+        if cls.unique_until not in ("completed", "processing"):
+            found.append(
+                f"{name}.unique_until must be 'completed' or 'processing', "
+                f"found {cls.unique_until!r}."
+            )
+        if cls.rate_limit is not None:
+            limits = conf.get("RATE_LIMITS")
+            if not (isinstance(cls.rate_limit, tuple) and len(cls.rate_limit) == 2):
+                found.append(
+                    f"{name}.rate_limit must be a (name, key) pair, found {cls.rate_limit!r}."
+                )
+            elif cls.rate_limit[0] not in limits:
+                found.append(
+                    f"{name}.rate_limit names {cls.rate_limit[0]!r}, "
+                    "which is not in settings.JOBMAN['RATE_LIMITS']."
+                )
         return found
 
     # Dispatch.
@@ -126,9 +193,41 @@ class JobmanJob:
     ) -> Jobman:
         """Save a row for this job and push it to RQ when the current transaction commits."""
         row = cls._new_row(attribs, queue, delay)
-        row.save(force_insert=True)
+        unique_id = cls(row).unique_id()
+        if unique_id is not None:
+            existing = cls._insert_unique(row, str(unique_id)[:255])
+            if existing is not None:
+                return existing
+        else:
+            row.save(force_insert=True)
         cls._after_insert([row])
         return row
+
+    @classmethod
+    def _insert_unique(cls, row: Jobman, unique_key: str) -> Jobman | None:
+        """Insert ``row`` unless a job of this type and unique id holds it; return that job.
+
+        A partial unique index on (type, unique_key) decides, so two dispatches racing
+        in separate transactions cannot both win.
+        """
+        row.unique_key = unique_key
+        using = router.db_for_write(Jobman)
+        for _ in range(2):
+            try:
+                with transaction.atomic(using=using):
+                    row.save(force_insert=True, using=using)
+                return None
+            except IntegrityError:
+                existing = Jobman.objects.filter(type=cls.type, unique_key=unique_key).first()
+                if existing is None:
+                    continue  # it ended meanwhile
+                expired = cls.unique_for is not None and timezone.now() >= (
+                    existing.created_at + timedelta(seconds=cls.unique_for)
+                )
+                if not expired:
+                    return existing
+                Jobman.objects.release_uniqueness(existing.pk)
+        raise RuntimeError(f"could not dispatch unique job {cls.type!r} {unique_key!r}")
 
     @classmethod
     def dispatch_many(
@@ -139,6 +238,10 @@ class JobmanJob:
         delay: Delay = None,
     ) -> list[Jobman]:
         """Dispatch one job per attribs: batched INSERTs, and one Redis pipeline on commit."""
+        if cls.unique_id is not JobmanJob.unique_id:
+            # Each unique job decides alone whether it is new.
+            with transaction.atomic(using=router.db_for_write(Jobman)):
+                return [cls.dispatch(attribs, queue=queue, delay=delay) for attribs in attribs_list]
         rows = [cls._new_row(attribs, queue, delay) for attribs in attribs_list]
         if not rows:
             return []

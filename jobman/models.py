@@ -97,8 +97,12 @@ class JobmanQuerySet(models.QuerySet["Jobman"]):
         """Cancel rows ``pks`` that have not started; returns how many were cancelled."""
         now = timezone.now()
         return self.filter(pk__in=list(pks), status__in=JobStatus.waiting()).update(
-            status=JobStatus.CANCELLED, updated_at=now
+            status=JobStatus.CANCELLED, unique_key=None, updated_at=now
         )
+
+    def release_uniqueness(self, pk: int) -> int:
+        """Let another job of the same type and unique id be dispatched."""
+        return self.filter(pk=pk, unique_key__isnull=False).update(unique_key=None)
 
     def mark_pushed(self, pks: Iterable[int]) -> int:
         """Record that rows ``pks`` are in Redis, unless a worker has already taken them."""
@@ -162,6 +166,8 @@ class Jobman(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True, default="")
+    # The job's unique id while its uniqueness holds; NULL once it has ended.
+    unique_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -175,6 +181,36 @@ class Jobman(models.Model):
             models.Index(fields=["status", "created_at"], name="jobmans_status_created_idx"),
             models.Index(fields=["type", "created_at"], name="jobmans_type_created_idx"),
             models.Index(fields=["queue", "status"], name="jobmans_queue_status_idx"),
+            # The admin's queue filter, newest first.
+            models.Index(fields=["queue", "created_at"], name="jobmans_queue_created_idx"),
+            # The dashboard's last hour: completions per minute and run times.
+            models.Index(fields=["completed_at"], name="jobmans_completed_idx"),
+            # The dashboard's failures per minute; only rows that ever failed are indexed.
+            models.Index(
+                fields=["failed_at"],
+                name="jobmans_failed_idx",
+                condition=Q(failed_at__isnull=False),
+            ),
+        ]
+        # One per action of the admin, each granted on its own.
+        permissions = [
+            ("retry_jobman", "Can retry failed jobs"),
+            ("requeue_jobman", "Can requeue pending jobs"),
+            ("cancel_jobman", "Can cancel waiting jobs"),
+        ]
+        constraints = [
+            # Only rows whose uniqueness holds are in this index, so it stays tiny.
+            models.UniqueConstraint(
+                fields=["type", "unique_key"],
+                condition=Q(unique_key__isnull=False),
+                name="jobmans_unique_key_uniq",
+            )
+        ]
+        # One per action of the admin, each granted on its own.
+        permissions = [
+            ("retry_jobman", "Can retry failed jobs"),
+            ("requeue_jobman", "Can requeue pending jobs"),
+            ("cancel_jobman", "Can cancel waiting jobs"),
         ]
 
     def __str__(self) -> str:
@@ -203,8 +239,18 @@ class Jobman(models.Model):
             status=JobStatus.COMPLETED,
             completed_at=timezone.now(),
             completed_code=code,
+            unique_key=None,
             attribs=self.attribs,
             logs=cap_tail(logs, conf.get("MAX_LOG_CHARS")),
+        )
+
+    def record_release(self, available_at: datetime, note: str) -> bool:
+        """Give the attempt back unrun: it uses no try, and waits until ``available_at``."""
+        return self._finish_attempt(
+            status=JobStatus.QUEUED,
+            attempts=self.attempts - 1,
+            available_at=available_at,
+            logs=cap_tail(self.logs + note, conf.get("MAX_LOG_CHARS")),
         )
 
     def record_retry(self, error: str, traceback: str, logs: str, available_at: datetime) -> bool:
@@ -230,6 +276,7 @@ class Jobman(models.Model):
             failed = self._finish_attempt(
                 status=JobStatus.FAILED,
                 failed_at=failed_at,
+                unique_key=None,
                 attribs=self.attribs,
                 logs=cap_tail(logs, conf.get("MAX_LOG_CHARS")),
                 **self._error_fields(error, traceback),
@@ -278,6 +325,8 @@ class FailedJob(models.Model):
         db_table = "failed_jobs"
         verbose_name = "failed job"
         indexes = [models.Index(fields=["failed_at"], name="failed_jobs_failed_at_idx")]
+        # Retrying a failed job needs jobman.retry_jobman.
+        permissions = [("forget_failedjob", "Can forget failed jobs")]
 
     def __str__(self) -> str:
         return f"failed job {self.pk} (jobman #{self.jobman_id})"

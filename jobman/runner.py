@@ -26,7 +26,7 @@ from rq import get_current_job
 from rq.job import Job as RQJob
 from rq.timeouts import JobTimeoutException
 
-from jobman import queues, registry, signals
+from jobman import controls, queues, registry, signals
 from jobman.jobs import JobFailed, JobmanJob
 from jobman.jsonsafe import ensure_json
 from jobman.models import Jobman, JobStatus
@@ -44,6 +44,10 @@ class AttemptTimedOut(JobTimeoutException):
 
 class NotYetAvailable(Exception):
     """The job arrived before its ``available_at``; RQ brings it back then."""
+
+
+class Released(Exception):
+    """The attempt was given back unrun (overlap lock or rate limit); RQ brings it back."""
 
 
 class UnknownRow(Exception):
@@ -74,6 +78,11 @@ def run(jobman_id: int) -> str | None:
         raise error
 
     job = job_class(row)
+    if row.unique_key is not None and job_class.unique_until == "processing":
+        Jobman.objects.release_uniqueness(row.pk)
+    held = None
+    if controls.gated(job_class):
+        held = _pass_gates(job, rq_job)
     signals.job_started.send(sender=job_class, jobman=row, attempt=row.attempts)
     timeout = job_class.attempt_timeout()
     try:
@@ -97,9 +106,25 @@ def run(jobman_id: int) -> str | None:
         trace = traceback.format_exc()
         record_failed_attempt(row, error, message, trace, job.collected_logs, rq_job, job)
         raise
+    finally:
+        if held is not None:
+            held.release()
     if row.record_success(code, job.collected_logs):
         signals.job_completed.send(sender=job_class, jobman=row)
     return code
+
+
+def _pass_gates(job: JobmanJob, rq_job: RQJob | None) -> controls.Held:
+    """Hold the job's overlap lock and rate-limit slot, or give the attempt back unrun."""
+    held, wait, why = controls.enter(job)
+    if held is not None:
+        return held
+    row = job.jobman
+    stamp = timezone.now().isoformat(timespec="seconds")
+    note = f"[{stamp}] [attempt {row.attempts}] released for {wait} s: {why}\n"
+    if row.record_release(timezone.now() + timedelta(seconds=wait), note):
+        steer_rq(rq_job, retry_in=wait + 1)
+    raise Released(f"jobman #{row.pk} released for {wait} s: {why}")
 
 
 def _worker_name(rq_job: RQJob | None) -> str:
@@ -150,6 +175,11 @@ def record_failed_attempt(
         row.attribs = Jobman.objects.values_list("attribs", flat=True).get(pk=row.pk)
     job_class = registry.find(row.type)
     final = job_class is None or isinstance(error, JobFailed) or row.attempts >= row.max_tries
+    giving_up = job_class.gives_up(row) if job_class is not None and not final else None
+    if giving_up:
+        final = True
+        stamp = timezone.now().isoformat(timespec="seconds")
+        logs += f"[{stamp}] [attempt {row.attempts}] no further tries: {giving_up}\n"
     if not final and job_class is not None:
         delay = job_class.backoff_for(row.attempts)
         available_at = timezone.now() + timedelta(seconds=delay)

@@ -57,7 +57,10 @@ RQ_QUEUES = {
     "low": {"URL": REDIS_URL},
 }
 # Worker processes started by a test may get other JOBMAN settings (e.g. shorter reaping).
-JOBMAN: dict[str, object] = json.loads(os.environ.get("JOBMAN_TEST_JOBMAN", "{}"))
+JOBMAN: dict[str, object] = {
+    "RATE_LIMITS": {"test-reports": "2/second"},
+    **json.loads(os.environ.get("JOBMAN_TEST_JOBMAN", "{}")),
+}
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
 from django.test.utils import override_settings
 
 from jobman import JobmanJob, registry
@@ -53,6 +54,8 @@ def test_checks__no_queues_is_e002() -> None:
     ],
 )
 def test_checks__bad_jobman_setting_is_e003(jobman: object, message: str) -> None:
+    if isinstance(jobman, dict):
+        jobman = {**settings.JOBMAN, **jobman}
     with override_settings(JOBMAN=jobman):
         found = ids_and_messages()
     assert len(found) == 1
@@ -60,7 +63,7 @@ def test_checks__bad_jobman_setting_is_e003(jobman: object, message: str) -> Non
     assert found[0][1].startswith(message)
 
 
-@override_settings(JOBMAN={"DEFAULT_QUEUE": "emails"})
+@override_settings(JOBMAN={**settings.JOBMAN, "DEFAULT_QUEUE": "emails"})
 def test_checks__default_queue_missing_from_rq_queues_is_e004() -> None:
     assert ids_and_messages() == [
         (

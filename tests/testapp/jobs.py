@@ -123,3 +123,70 @@ class FailsUntilJob(RecordingJob):
         if self.attempt < self.attribs["succeed_on"]:
             raise RuntimeError(f"failure on attempt {self.attempt}")
         return "success"
+
+
+class UniqueReportJob(RecordingJob):
+    """Unique per report id while it waits or runs."""
+
+    type = "test.unique_report"
+    unique_for = 3600
+
+    def unique_id(self) -> str | None:
+        return str(self.attribs["report"])
+
+    def handle(self) -> None:
+        self.record()
+
+
+class UniqueUntilStartJob(UniqueReportJob):
+    type = "test.unique_until_start"
+    unique_until = "processing"
+
+    def handle(self) -> None:
+        self.record()
+        time.sleep(float(self.attribs.get("seconds", 0)))
+
+
+class ExclusiveJob(RecordingJob):
+    """Never two at once for the same account; each holds the account for a while."""
+
+    type = "test.exclusive"
+    release_after = 1
+
+    def overlap_key(self) -> str | None:
+        return str(self.attribs["account"])
+
+    def handle(self) -> None:
+        self.record("start")
+        time.sleep(float(self.attribs.get("seconds", 1)))
+        self.record("end")
+
+
+class RateLimitedJob(RecordingJob):
+    type = "test.rate_limited"
+    rate_limit = ("test-reports", "all")  # 2 a second
+
+    def handle(self) -> None:
+        self.record()
+
+
+class DeadlineJob(RecordingJob):
+    """Fails every time; retried until two seconds after dispatch."""
+
+    type = "test.deadline"
+    retry_until = 2
+    backoff = 1
+
+    def handle(self) -> None:
+        self.record()
+        raise RuntimeError("still failing")
+
+
+class FewExceptionsJob(RecordingJob):
+    type = "test.few_exceptions"
+    tries = 5
+    max_exceptions = 2
+
+    def handle(self) -> None:
+        self.record()
+        raise RuntimeError("failing again")
