@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from jobman import conf, queues, registry, signals
 from jobman.jsonsafe import ensure_json
-from jobman.models import Jobman
+from jobman.models import JobBatch, Jobman
 
 Delay = int | float | timedelta | datetime | None
 
@@ -60,7 +61,10 @@ class JobmanJob:
                 raise ImproperlyConfigured(f"{cls.__qualname__}.type must be a str.")
             registry.register(cls)
 
-    def __init__(self, jobman: Jobman) -> None:
+    def __init__(self, jobman: Jobman | Mapping[str, Any] | None = None) -> None:
+        # From attribs: a job to put in a chain or a batch, its row not saved yet.
+        if not isinstance(jobman, Jobman):
+            jobman = type(self)._new_row(jobman, None, None)
         self.jobman = jobman
         self.attribs: dict[str, Any] = jobman.attribs
         self.attempt: int = jobman.attempts
@@ -183,6 +187,31 @@ class JobmanJob:
 
     # Dispatch.
 
+    @staticmethod
+    def chain(jobs: Sequence[JobmanJob]) -> Chain:
+        """Jobs that run one after the other; a failure cancels the rest.
+
+        ``JobmanJob.chain([FetchJob({"url": u}), ParseJob({"url": u})]).dispatch()``
+        """
+        return Chain(list(jobs))
+
+    @staticmethod
+    def batch(
+        jobs: Sequence[JobmanJob],
+        *,
+        name: str = "",
+        then: JobmanJob | None = None,
+        catch: JobmanJob | None = None,
+        finally_: JobmanJob | None = None,
+    ) -> Batch:
+        """Jobs followed as one, with callback jobs for when they end.
+
+        ``then`` runs when all completed, ``catch`` at the first failure, ``finally_``
+        when all finished either way; each gets ``batch_id`` in its attribs.
+        """
+        callbacks = {"then": then, "catch": catch, "finally": finally_}
+        return Batch(list(jobs), name, {k: v for k, v in callbacks.items() if v is not None})
+
     @classmethod
     def dispatch(
         cls,
@@ -302,3 +331,55 @@ def _available_at(delay: Delay, now: datetime) -> datetime | None:
     if seconds < 0:
         raise ValueError(f"delay must not be negative, found {delay!r}")
     return now + timedelta(seconds=seconds) if seconds else None
+
+
+def _insert_together(rows: list[Jobman], **shared: Any) -> list[Jobman]:
+    for row in rows:
+        for name, value in shared.items():
+            setattr(row, name, value)
+    with transaction.atomic(using=router.db_for_write(Jobman)):
+        return Jobman.objects.bulk_create(rows, batch_size=INSERT_BATCH_SIZE)
+
+
+class Chain:
+    """Steps saved together; only the first is pushed, each next one when the last completes."""
+
+    def __init__(self, jobs: list[JobmanJob]) -> None:
+        if not jobs:
+            raise ValueError("a chain needs at least one job")
+        self.jobs = jobs
+
+    def dispatch(self) -> list[Jobman]:
+        chain_id = uuid.uuid4()
+        rows = [job.jobman for job in self.jobs]
+        for position, row in enumerate(rows):
+            row.chain_position = position
+        rows = _insert_together(rows, chain_id=chain_id)
+        for job in self.jobs:
+            signals.job_dispatched.send(sender=type(job), jobman=job.jobman)
+        transaction.on_commit(partial(queues.push, rows[:1]), using=router.db_for_write(Jobman))
+        return rows
+
+
+class Batch:
+    """Jobs saved with a ``job_batches`` row that follows them."""
+
+    def __init__(self, jobs: list[JobmanJob], name: str, callbacks: dict[str, JobmanJob]) -> None:
+        if not jobs:
+            raise ValueError("a batch needs at least one job")
+        self.jobs, self.name, self.callbacks = jobs, name, callbacks
+
+    def dispatch(self) -> JobBatch:
+        specs = {
+            which: {"type": job.type, "attribs": job.attribs, "queue": job.jobman.queue}
+            for which, job in self.callbacks.items()
+        }
+        with transaction.atomic(using=router.db_for_write(Jobman)):
+            batch = JobBatch.objects.create(
+                name=self.name, total=len(self.jobs), pending=len(self.jobs), callbacks=specs
+            )
+            rows = _insert_together([job.jobman for job in self.jobs], batch=batch)
+        for job in self.jobs:
+            signals.job_dispatched.send(sender=type(job), jobman=job.jobman)
+        transaction.on_commit(partial(queues.push, rows), using=router.db_for_write(Jobman))
+        return batch

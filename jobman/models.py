@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from django.db import models, router, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from jobman import conf
@@ -112,8 +112,21 @@ class JobmanQuerySet(models.QuerySet["Jobman"]):
         )
 
     def unpushed(self, before: datetime) -> JobmanQuerySet:
-        """Rows still ``pending`` whose last change of state came before ``before``."""
-        return self.filter(status=JobStatus.PENDING, updated_at__lt=before)
+        """Rows still ``pending`` whose last change of state came before ``before``.
+
+        A later step of a chain waits for the step before it to complete, so it counts
+        only once that one has.
+        """
+        previous_completed = Jobman.objects.filter(
+            chain_id=OuterRef("chain_id"),
+            chain_position=OuterRef("chain_position") - 1,
+            status=JobStatus.COMPLETED,
+        )
+        return self.filter(
+            Q(chain_position__isnull=True) | Q(chain_position=0) | Exists(previous_completed),
+            status=JobStatus.PENDING,
+            updated_at__lt=before,
+        )
 
     def prunable(self, before: datetime) -> JobmanQuerySet:
         """Finished rows created before ``before``."""
@@ -166,6 +179,12 @@ class Jobman(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True, default="")
+    # Steps of a chain share a chain_id; each waits for the one before it to complete.
+    chain_id = models.UUIDField(null=True, blank=True, db_index=True)
+    chain_position = models.PositiveIntegerField(null=True, blank=True)
+    batch = models.ForeignKey(
+        "JobBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
     # The job's unique id while its uniqueness holds; NULL once it has ended.
     unique_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(default=timezone.now)
@@ -308,6 +327,38 @@ class Jobman(models.Model):
             "attribs": self.attribs,
             "max_tries": self.max_tries,
         }
+
+
+class JobBatch(models.Model):
+    """Jobs dispatched together, followed as one: progress, failures, and callbacks.
+
+    ``pending`` counts the jobs not yet finished. Callback jobs (``then`` when all
+    completed, ``catch`` at the first failure, ``finally`` when all finished either way)
+    are dispatched once each, by whichever process makes the matching change.
+    """
+
+    name = models.CharField(max_length=255, blank=True, default="")
+    total = models.PositiveIntegerField(default=0)
+    pending = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    callbacks = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    first_failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "job_batches"
+        verbose_name = "job batch"
+        verbose_name_plural = "job batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} {self.name!r} ({self.progress}%)"
+
+    @property
+    def progress(self) -> int:
+        """Per cent of the jobs finished."""
+        return 100 if not self.total else round(100 * (self.total - self.pending) / self.total)
 
 
 class FailedJob(models.Model):

@@ -26,7 +26,7 @@ from rq import get_current_job
 from rq.job import Job as RQJob
 from rq.timeouts import JobTimeoutException
 
-from jobman import controls, queues, registry, signals
+from jobman import controls, followups, queues, registry, signals
 from jobman.jobs import JobFailed, JobmanJob
 from jobman.jsonsafe import ensure_json
 from jobman.models import Jobman, JobStatus
@@ -111,6 +111,7 @@ def run(jobman_id: int) -> str | None:
             held.release()
     if row.record_success(code, job.collected_logs):
         signals.job_completed.send(sender=job_class, jobman=row)
+        followups.after_finish(row)
     return code
 
 
@@ -196,6 +197,7 @@ def record_failed_attempt(
     failed_job = row.record_failure(message, trace, logs, queues.connection_label(row.queue))
     if failed_job is None:
         return None
+    followups.after_finish(row)
     if job_class is not None:
         try:
             (job or job_class(row)).failed(error)

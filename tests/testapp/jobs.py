@@ -190,3 +190,95 @@ class FewExceptionsJob(RecordingJob):
     def handle(self) -> None:
         self.record()
         raise RuntimeError("failing again")
+
+
+# The fault scenarios (tests/faults/).
+
+
+class FaultJob(RecordingJob):
+    """Records its run, then works for ``seconds``; three tries, no wait between them."""
+
+    type = "test.fault"
+    tries = 3
+
+    def handle(self) -> str:
+        self.record()
+        seconds = float(self.attribs.get("seconds", 0))
+        if seconds:
+            time.sleep(seconds)
+        return "success"
+
+
+class WaitsForGoJob(RecordingJob):
+    """Records its run, then waits (``wait`` seconds at most) until the file ``go`` exists.
+
+    With ``touch_db`` it writes to the database once more after that, so a test can break
+    the database while the job waits and see the job's own next query meet the break.
+    """
+
+    type = "test.waits_for_go"
+    tries = 2
+
+    def handle(self) -> str:
+        self.record()
+        go = str(self.attribs["go"])
+        deadline = time.monotonic() + float(self.attribs.get("wait", 20))
+        while not os.path.exists(go) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.attribs.get("touch_db"):
+            self.record("after-go")
+        return "went"
+
+
+class BackoffJob(RecordingJob):
+    """Fails its first attempt, then waits ``backoff`` seconds for the second, which succeeds."""
+
+    type = "test.backoff"
+    tries = 2
+    backoff = 4
+
+    def handle(self) -> str:
+        self.record()
+        if self.attempt == 1:
+            raise RuntimeError("first attempt fails")
+        return "success"
+
+
+class NoisyJob(RecordingJob):
+    """Logs ``lines`` lines of ``width`` characters, then fails with an ``error_chars`` long
+    message raised ``depth`` calls deep; without ``error_chars`` it succeeds."""
+
+    type = "test.noisy"
+
+    def handle(self) -> str:
+        self.record()
+        for number in range(int(self.attribs.get("lines", 0))):
+            self.log(f"{number} " + "x" * int(self.attribs.get("width", 10)))
+        if self.attribs.get("error_chars"):
+            self._dig(int(self.attribs.get("depth", 0)))
+        return "logged"
+
+    def _dig(self, depth: int) -> None:
+        if depth > 0:
+            self._dig(depth - 1)
+            return
+        raise RuntimeError("e" * int(self.attribs["error_chars"]))
+
+
+class StepJob(RecordingJob):
+    """A chain or batch step; fails when told to."""
+
+    type = "test.step"
+
+    def handle(self) -> str:
+        self.record(f"step:{self.attribs['name']}")
+        if self.attribs.get("fail"):
+            self.fail(f"step {self.attribs['name']} failed")
+        return "done"
+
+
+class BatchCallbackJob(RecordingJob):
+    type = "test.batch_callback"
+
+    def handle(self) -> None:
+        self.record(f"callback:{self.attribs['which']}:{self.attribs['batch_id']}")
