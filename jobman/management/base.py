@@ -1,0 +1,79 @@
+"""What jobman's commands share: help with examples, and a way to report problems."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, NoReturn
+
+from django.core.management.base import (
+    BaseCommand,
+    CommandError,
+    CommandParser,
+    DjangoHelpFormatter,
+)
+from django.utils import timezone
+
+
+class HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Django's option order; the description and examples keep their line breaks."""
+
+
+class JobmanCommand(BaseCommand):
+    """A command that runs one operation and reports it.
+
+    By default it writes one line per job; with ``--verbosity 0``, one summary line. When
+    it cannot do all it was asked, it exits 1 with a message on stderr naming what it could
+    not do, after doing the rest.
+    """
+
+    examples: ClassVar[Sequence[str]] = ()
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        if self.examples:
+            kwargs.setdefault(
+                "epilog", "examples:\n" + "\n".join(f"  {example}" for example in self.examples)
+            )
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
+    def fail_if(self, problems: Sequence[str]) -> None:
+        if problems:
+            self.fail(problems)
+
+    def fail(self, problems: Sequence[str]) -> NoReturn:
+        raise CommandError("\n".join(problems))
+
+
+def ids(pks: Iterable[int], prefix: str = "") -> str:
+    """``5, 7, 9``, or ``#5, #7, #9`` with ``prefix="#"``."""
+    return ", ".join(f"{prefix}{pk}" for pk in pks)
+
+
+def plural(count: int, singular: str, plural_: str | None = None) -> str:
+    """``1 job``, ``2 jobs``."""
+    return f"{count} {singular if count == 1 else (plural_ or singular + 's')}"
+
+
+def unknown_ids(what: str, pks: Sequence[int]) -> str:
+    """``Unknown failed job id: 99`` or ``Unknown failed job ids: 98, 99``."""
+    return f"Unknown {what} {'id' if len(pks) == 1 else 'ids'}: {ids(pks)}"
+
+
+def when(moment: datetime | None) -> str:
+    """A time as a person reads it, in the project's time zone."""
+    if moment is None:
+        return "-"
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def duration(seconds: float) -> str:
+    """A number of seconds as a person reads it: 45 s, 12 min, 3 h, 2 d."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"

@@ -1,0 +1,34 @@
+"""Delete failed_jobs rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from jobman import operations
+from jobman.management.arguments import row_id
+from jobman.management.base import JobmanCommand, plural, unknown_ids
+
+
+class Command(JobmanCommand):
+    help = (
+        "Delete failed_jobs rows: the jobs are no longer offered for retry. Their jobman\n"
+        "rows stay, `failed`, with the error and logs."
+    )
+    examples = ("manage.py jobman_forget 5", "manage.py jobman_forget 5 7 9")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "failed_job_ids", nargs="+", type=row_id, metavar="ID", help="failed_jobs ids."
+        )
+
+    def handle(self, *args: Any, failed_job_ids: list[int], verbosity: int, **options: Any) -> None:
+        result = operations.forget(failed_job_ids)
+        if verbosity == 0:
+            self.stdout.write(f"Forgot {plural(len(result.forgotten), 'failed job')}.")
+        else:
+            for pk in result.forgotten:
+                self.stdout.write(f"Forgot failed job {pk}.")
+        if result.unknown:
+            self.fail([unknown_ids("failed job", result.unknown)])

@@ -1,0 +1,77 @@
+"""Delete old finished jobs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from jobman import operations
+from jobman.management.arguments import positive_int
+from jobman.management.base import JobmanCommand, plural, when
+
+
+class Command(JobmanCommand):
+    help = (
+        "Delete finished jobs (completed, failed, cancelled) created more than --days ago,\n"
+        "with their failed_jobs rows. Jobs not finished are never touched. Deletes in\n"
+        "batches, so each transaction holds its locks briefly."
+    )
+    examples = (
+        "manage.py jobman_prune",
+        "manage.py jobman_prune --days 30 --dry-run",
+        "manage.py jobman_prune --days 90 --batch-size 5000 --verbosity 0",
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--days",
+            type=positive_int,
+            default=180,
+            help="Delete jobs created more than this many days ago (default: 180).",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=positive_int,
+            default=1000,
+            help="Jobs deleted per transaction (default: 1000).",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
+        )
+
+    def handle(
+        self,
+        *args: Any,
+        days: int,
+        batch_size: int,
+        dry_run: bool,
+        verbosity: int,
+        **options: Any,
+    ) -> None:
+        def report(batch: operations.PruneBatch) -> None:
+            if verbosity >= 2:
+                for pk in batch.jobman_ids:
+                    self.stdout.write(f"Deleted jobman #{pk}.")
+            elif verbosity == 1:
+                first, last = batch.jobman_ids[0], batch.jobman_ids[-1]
+                span = f"#{first}" if first == last else f"#{first} to #{last}"
+                self.stdout.write(
+                    f"Deleted {plural(len(batch.jobman_ids), 'job')} ({span}) and "
+                    f"{plural(batch.failed_jobs, 'failed_jobs row')}."
+                )
+
+        result = operations.prune(
+            older_than=timedelta(days=days), batch_size=batch_size, dry_run=dry_run, on_batch=report
+        )
+        created = f"created before {when(result.before)}"
+        if not result.jobs:
+            self.stdout.write(f"No finished jobs {created}.")
+            return
+        statuses = ", ".join(f"{status} {n}" for status, n in sorted(result.by_status.items()))
+        verb = "Would delete" if dry_run else "Deleted"
+        self.stdout.write(
+            f"{verb} {plural(result.jobs, 'finished job')} {created} ({statuses}) "
+            f"and {plural(result.failed_jobs, 'failed_jobs row')}."
+        )

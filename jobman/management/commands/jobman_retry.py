@@ -1,0 +1,80 @@
+"""Retry failed jobs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from django.core.management.base import CommandError, CommandParser
+
+from jobman import operations
+from jobman.management.arguments import queue_name, row_id_or_all
+from jobman.management.base import JobmanCommand, plural, unknown_ids
+
+
+class Command(JobmanCommand):
+    help = (
+        "Run failed jobs again, each with a fresh budget of tries (the job class's `tries`).\n"
+        "IDs are failed_jobs ids, as `jobman_failed` lists them; `all` retries every failed\n"
+        "job, or those of one --type and/or --queue. A retried job leaves failed_jobs; if it\n"
+        "fails again it is filed there again."
+    )
+    examples = (
+        "manage.py jobman_retry 5",
+        "manage.py jobman_retry 5 7 9",
+        "manage.py jobman_retry all --type shop.send_invoice --queue default",
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "targets",
+            nargs="+",
+            type=row_id_or_all,
+            metavar="ID",
+            help="failed_jobs ids to retry, or `all`.",
+        )
+        parser.add_argument(
+            "--type", dest="job_type", metavar="TYPE", help="With `all`: only jobs of this type."
+        )
+        parser.add_argument("--queue", type=queue_name, help="With `all`: only jobs of this queue.")
+
+    def handle(
+        self,
+        *args: Any,
+        targets: list[int | Literal["all"]],
+        job_type: str | None,
+        queue: str | None,
+        verbosity: int,
+        **options: Any,
+    ) -> None:
+        if "all" in targets:
+            if len(targets) > 1:
+                raise CommandError("Give failed job ids or `all`, not both.")
+            result = operations.retry_all(job_type=job_type, queue=queue)
+        else:
+            if job_type is not None or queue is not None:
+                raise CommandError("--type and --queue go with `all`, not with ids.")
+            result = operations.retry([pk for pk in targets if isinstance(pk, int)])
+
+        pushed = [job for job in result.retried if job.pushed]
+        if verbosity == 0:
+            self.stdout.write(f"Retried {plural(len(pushed), 'failed job')}.")
+        else:
+            for job in pushed:
+                self.stdout.write(
+                    f"Retried failed job {job.failed_job_id}: jobman #{job.jobman_id} "
+                    f"({job.type}, queue {job.queue}) is queued, max_tries now {job.max_tries}."
+                )
+            if not result.retried and not result.skipped and not result.unknown:
+                self.stdout.write("No failed jobs to retry.")
+
+        problems = [
+            f"Retried failed job {job.failed_job_id}, but Redis did not take jobman "
+            f"#{job.jobman_id}: it stays pending until jobman_requeue_unpushed pushes it."
+            for job in result.unpushed
+        ]
+        problems += [
+            f"Failed job {item.id} was not retried: {item.reason}." for item in result.skipped
+        ]
+        if result.unknown:
+            problems.append(unknown_ids("failed job", result.unknown))
+        self.fail_if(problems)

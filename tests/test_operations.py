@@ -1,0 +1,692 @@
+"""The operations (retry, requeue, cancel, prune, failed jobs, status) and their model methods."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, override_settings
+from django.utils import timezone
+from redis.client import Pipeline
+from rq import Worker
+from rq.job import Job as RQJob
+from rq.registry import FailedJobRegistry
+from rq.serializers import JSONSerializer
+
+from jobman import operations, queues
+from jobman.models import FailedJob, Jobman, JobStatus
+from tests import services
+from tests.helpers import WorkerProcess, start_worker, stop_worker, wait_for, work
+from tests.rows import UNREACHABLE, make_failed, make_row, start_manage
+from tests.testapp.jobs import AlwaysFailingJob, FailsUntilJob, GivesUpJob, HelloJob
+from tests.testapp.models import Execution
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OLD = timedelta(days=200)
+
+
+@pytest.fixture
+def workers() -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        stop_worker(worker, signal.SIGKILL)
+
+
+def failed_registry(queue: str = "default") -> FailedJobRegistry:
+    registry: FailedJobRegistry = queues.get_queue(queue).failed_job_registry
+    return registry
+
+
+def status_of(row: Jobman) -> str:
+    return str(Jobman.objects.values_list("status", flat=True).get(pk=row.pk))
+
+
+def runs(row: Jobman, kind: str = "handle") -> list[int]:
+    """The attempts of ``row`` that ran ``handle()`` (or ``failed()``), in order."""
+    found = Execution.objects.filter(jobman_id=row.pk, kind=kind).order_by("attempt")
+    return list(found.values_list("attempt", flat=True))
+
+
+# The model's state changes
+
+
+def test_retry_failed__reopens_with_a_fresh_budget_and_drops_the_failed_jobs_row() -> None:
+    failed = make_failed(attempts=2)
+    row = failed.jobman
+    failed_at = row.failed_at
+
+    assert Jobman.objects.retry_failed(row.pk, tries=3)
+
+    row.refresh_from_db()
+    assert row.status == JobStatus.PENDING
+    assert (row.attempts, row.max_tries) == (2, 5)
+    assert row.failed_at == failed_at  # kept as a record
+    assert row.error_message == "ValueError: this job always fails"
+    assert not FailedJob.objects.exists()
+
+
+def test_retry_failed__changes_nothing_on_a_row_that_is_not_failed() -> None:
+    row = make_row(JobStatus.RUNNING, attempts=1, max_tries=1)
+
+    assert not Jobman.objects.retry_failed(row.pk, tries=3)
+
+    row.refresh_from_db()
+    assert (row.status, row.max_tries) == (JobStatus.RUNNING, 1)
+
+
+def test_retry_failed__a_worker_receiving_it_before_the_push_is_recorded_claims_it() -> None:
+    row = make_failed().jobman
+    Jobman.objects.retry_failed(row.pk, tries=1)
+
+    claimed = Jobman.objects.claim(row.pk, worker="early")
+
+    assert claimed is not None
+    assert (claimed.status, claimed.attempts) == (JobStatus.RUNNING, 3)
+    assert Jobman.objects.mark_pushed([row.pk]) == 0  # the late bookkeeping leaves it running
+
+
+def test_unpushed__pending_rows_past_the_grace_period_only() -> None:
+    old_pending = make_row(JobStatus.PENDING, age=timedelta(minutes=5))
+    make_row(JobStatus.PENDING)  # just dispatched: its own push may still come
+    make_row(JobStatus.QUEUED, age=timedelta(minutes=5))
+
+    found = Jobman.objects.unpushed(timezone.now() - timedelta(seconds=60))
+
+    assert list(found) == [old_pending]
+
+
+def test_prunable__finished_rows_created_before_only() -> None:
+    old = [make_row(status, age=OLD) for status in JobStatus.finished()]
+    for status in JobStatus.waiting():
+        make_row(status, age=OLD)
+    make_row(JobStatus.RUNNING, age=OLD)
+    make_row(JobStatus.COMPLETED)
+
+    found = Jobman.objects.prunable(timezone.now() - timedelta(days=180))
+
+    assert sorted(row.pk for row in found) == sorted(row.pk for row in old)
+
+
+# Retry
+
+
+@pytest.mark.worker
+def test_retry__reruns_through_full_tries_and_files_one_failed_job_again() -> None:
+    row = AlwaysFailingJob.dispatch({"n": 1})  # tries 2
+    work()
+    failed = FailedJob.objects.get(jobman=row)
+    assert row.rq_job_id in failed_registry()
+
+    result = operations.retry([failed.pk])
+
+    assert result.ok
+    assert [
+        (job.failed_job_id, job.jobman_id, job.max_tries, job.pushed) for job in result.retried
+    ] == [(failed.pk, row.pk, 4, True)]
+    row.refresh_from_db()
+    assert row.status == JobStatus.QUEUED
+    assert not FailedJob.objects.exists()
+    assert row.rq_job_id not in failed_registry()  # RQ's tools agree it runs again
+
+    work()
+
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.max_tries) == (JobStatus.FAILED, 4, 4)
+    assert FailedJob.objects.filter(jobman=row).count() == 1
+    assert runs(row) == [1, 2, 3, 4]
+    assert runs(row, "failed") == [2, 4]  # once per final failure
+    assert row.rq_job_id in failed_registry()
+
+
+@pytest.mark.worker
+def test_retry__a_later_try_succeeds() -> None:
+    row = FailsUntilJob.dispatch({"succeed_on": 4})  # tries 2, no backoff
+    work()
+    failed = FailedJob.objects.get(jobman=row)
+
+    operations.retry([failed.pk])
+    work()
+
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.completed_code) == (JobStatus.COMPLETED, 4, "success")
+    assert row.failed_at is not None
+    assert not FailedJob.objects.exists()
+    assert runs(row) == [1, 2, 3, 4]
+    assert runs(row, "failed") == [2]
+    assert (
+        RQJob.fetch(
+            row.rq_job_id, connection=queues.get_connection("default"), serializer=JSONSerializer
+        ).get_status()
+        == "finished"
+    )
+
+
+@pytest.mark.worker
+def test_retry_all__of_one_type_reruns_those_only() -> None:
+    failing = [AlwaysFailingJob.dispatch({"n": n}) for n in range(2)]
+    gives_up = GivesUpJob.dispatch({})
+    work()
+    assert FailedJob.objects.count() == 3
+
+    result = operations.retry_all(job_type="test.always_fails")
+
+    assert sorted(job.jobman_id for job in result.retried) == sorted(row.pk for row in failing)
+    assert result.ok
+    work()
+    for row in failing:
+        row.refresh_from_db()
+        assert (row.status, row.attempts) == (JobStatus.FAILED, 4)
+        assert FailedJob.objects.filter(jobman=row).count() == 1
+        assert runs(row, "failed") == [2, 4]
+    assert runs(gives_up) == [1]
+    assert FailedJob.objects.filter(jobman=gives_up).count() == 1
+
+
+def test_retry__unknown_ids_are_named_and_the_others_retried() -> None:
+    failed = make_failed()
+
+    result = operations.retry([999_001, failed.pk, 999_002, failed.pk])
+
+    assert result.unknown == [999_001, 999_002]
+    assert [job.failed_job_id for job in result.retried] == [failed.pk]
+    assert not result.ok
+    assert Jobman.objects.get(pk=failed.jobman_id).status == JobStatus.QUEUED
+
+
+def test_retry__a_failed_job_whose_row_is_not_failed_is_skipped_and_kept() -> None:
+    failed = make_failed()
+    Jobman.objects.filter(pk=failed.jobman_id).update(status=JobStatus.COMPLETED)
+
+    result = operations.retry([failed.pk])
+
+    assert result.skipped == [
+        operations.Skipped(failed.pk, f"jobman #{failed.jobman_id} is completed, not failed")
+    ]
+    assert FailedJob.objects.filter(pk=failed.pk).exists()
+
+
+def test_retry__a_job_of_a_queue_no_longer_configured_is_skipped() -> None:
+    failed = make_failed(queue="retired")
+
+    result = operations.retry([failed.pk])
+
+    assert result.skipped == [
+        operations.Skipped(
+            failed.pk, f"jobman #{failed.jobman_id}'s queue 'retired' is not in settings.RQ_QUEUES"
+        )
+    ]
+    assert Jobman.objects.get(pk=failed.jobman_id).status == JobStatus.FAILED
+
+
+def test_retry__redis_unreachable_leaves_the_row_pending_for_requeue() -> None:
+    failed = make_failed()
+
+    with override_settings(RQ_QUEUES=UNREACHABLE):
+        result = operations.retry([failed.pk])
+
+    assert [job.pushed for job in result.retried] == [False]
+    assert not result.ok
+    assert Jobman.objects.get(pk=failed.jobman_id).status == JobStatus.PENDING
+
+    requeued = operations.requeue_unpushed(older_than=timedelta(0))
+    assert [job.jobman_id for job in requeued.pushed] == [failed.jobman_id]
+    assert Jobman.objects.get(pk=failed.jobman_id).status == JobStatus.QUEUED
+
+
+# Requeue
+
+
+@pytest.mark.worker
+def test_requeue_unpushed__jobs_dispatched_offline_run_once_with_two_runs_at_once(
+    redis_db: redis.Redis, workers: list[WorkerProcess]
+) -> None:
+    with override_settings(RQ_QUEUES=UNREACHABLE):
+        rows = HelloJob.dispatch_many([{"name": str(n)} for n in range(20)])
+    assert Jobman.objects.filter(status=JobStatus.PENDING).count() == 20
+    assert redis_db.llen("rq:queue:default") == 0
+
+    # Redis is back. Workers already run while two requeues start together.
+    workers.append(start_worker("--worker-class", "simple"))
+    workers.append(start_worker("--worker-class", "fork"))
+    requeues = [start_manage("jobman_requeue_unpushed", "--older-than", "0") for _ in range(2)]
+    outputs = [process.communicate(timeout=60) for process in requeues]
+
+    assert [process.returncode for process in requeues] == [0, 0], outputs
+    pushed_lines = sum(out.count("Pushed jobman #") for out, _ in outputs)
+    assert 20 <= pushed_lines <= 40  # each row by one run, or by both
+    wait_for(lambda: Jobman.objects.filter(status=JobStatus.COMPLETED).count() == 20, timeout=60)
+    wait_for(lambda: redis_db.llen("rq:queue:default") == 0, timeout=30)
+    for worker in workers:
+        stop_worker(worker)
+    workers.clear()
+    work()  # whatever copies remain are delivered, and do nothing
+
+    for row in rows:
+        row.refresh_from_db()
+        assert (row.status, row.attempts) == (JobStatus.COMPLETED, 1)
+        assert runs(row) == [1]  # one Execution per attempt: none ran twice
+
+
+@pytest.mark.worker
+def test_requeue_unpushed__check_redis_pushes_queued_jobs_lost_with_redis(
+    redis_db: redis.Redis,
+) -> None:
+    rows = HelloJob.dispatch_many([{"name": str(n)} for n in range(10)])
+    assert Jobman.objects.filter(status=JobStatus.QUEUED).count() == 10
+    redis_db.flushdb()  # Redis restarted without persistence
+    redis_db.set(services.SENTINEL_KEY, services.OWNER)
+
+    result = operations.requeue_unpushed(check_redis=True)
+
+    assert result.ok
+    assert sorted(job.jobman_id for job in result.pushed) == sorted(row.pk for row in rows)
+    assert {job.reason for job in result.pushed} == {"queued but missing from Redis"}
+    work()
+    for row in rows:
+        row.refresh_from_db()
+        assert (row.status, row.attempts) == (JobStatus.COMPLETED, 1)
+        assert runs(row) == [1]
+
+
+def test_requeue_unpushed__check_redis_asks_with_one_pipeline_per_batch(
+    redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = HelloJob.dispatch_many([{"name": str(n)} for n in range(25)])
+    lost = [row.pk for row in rows[::2]]
+    redis_db.delete(*(f"rq:job:{Jobman(pk=pk).rq_job_id}" for pk in lost))
+    monkeypatch.setattr(operations, "BATCH_SIZE", 10)
+    executed: list[list[str]] = []
+    real_execute = Pipeline.execute
+
+    def counting_execute(self: Pipeline, *args: Any, **kwargs: Any) -> object:
+        executed.append([str(command[0][0]) for command in self.command_stack])
+        return real_execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", counting_execute)
+
+    result = operations.requeue_unpushed(check_redis=True, dry_run=True)
+
+    checks = [commands for commands in executed if set(commands) == {"EXISTS"}]
+    assert [len(commands) for commands in checks] == [10, 10, 5]
+    assert len(executed) == 3  # a dry run pushes nothing
+    assert [job.jobman_id for job in result.jobs] == lost
+    assert not result.pushed
+
+
+def test_requeue_unpushed__grace_period_leaves_a_fresh_dispatch_alone() -> None:
+    make_row(JobStatus.PENDING)
+    old = make_row(JobStatus.PENDING, age=timedelta(minutes=2))
+
+    result = operations.requeue_unpushed()
+
+    assert [job.jobman_id for job in result.pushed] == [old.pk]
+    assert result.pushed[0].pending_since == old.updated_at
+
+
+def test_requeue_unpushed__limit_and_dry_run(redis_db: redis.Redis) -> None:
+    rows = [make_row(JobStatus.PENDING, age=timedelta(minutes=2)) for _ in range(3)]
+
+    dry = operations.requeue_unpushed(limit=2, dry_run=True)
+    assert [job.jobman_id for job in dry.jobs] == [rows[0].pk, rows[1].pk]
+    assert dry.ok
+    assert not dry.pushed
+    assert redis_db.llen("rq:queue:default") == 0
+    assert Jobman.objects.filter(status=JobStatus.PENDING).count() == 3
+
+    pushed = operations.requeue_unpushed(limit=2)
+    assert [job.jobman_id for job in pushed.pushed] == [rows[0].pk, rows[1].pk]
+    assert redis_db.llen("rq:queue:default") == 2
+
+
+def test_requeue_unpushed__retrying_row_lost_with_redis_is_scheduled_for_its_time(
+    redis_db: redis.Redis,
+) -> None:
+    due = timezone.now() + timedelta(minutes=5)
+    row = make_row(JobStatus.RETRYING, attempts=1, max_tries=3, available_at=due)
+
+    result = operations.requeue_unpushed(check_redis=True)
+
+    assert [(job.jobman_id, job.reason) for job in result.pushed] == [
+        (row.pk, "retrying but missing from Redis")
+    ]
+    assert redis_db.llen("rq:queue:default") == 0
+    assert redis_db.zscore("rq:scheduled:default", row.rq_job_id) is not None
+    assert Jobman.objects.get(pk=row.pk).status == JobStatus.RETRYING
+
+
+def test_requeue_unpushed__check_redis_leaves_jobs_that_are_there() -> None:
+    HelloJob.dispatch({})
+
+    result = operations.requeue_unpushed(check_redis=True)
+
+    assert result.jobs == []
+    assert result.ok
+
+
+def test_requeue_unpushed__redis_unreachable_is_reported() -> None:
+    row = make_row(JobStatus.PENDING, age=timedelta(minutes=2))
+    make_row(JobStatus.QUEUED)
+
+    with override_settings(RQ_QUEUES=UNREACHABLE):
+        result = operations.requeue_unpushed(check_redis=True)
+
+    assert [job.jobman_id for job in result.unpushed] == [row.pk]
+    assert len(result.errors) == 1
+    assert result.errors[0].startswith(
+        "Could not check Redis at redis://127.0.0.1:1/0 for missing jobs: Error 111"
+    )
+    assert not result.ok
+    assert Jobman.objects.get(pk=row.pk).status == JobStatus.PENDING
+
+
+def test_requeue_unpushed__row_of_an_unconfigured_queue_is_skipped() -> None:
+    row = make_row(JobStatus.PENDING, queue="retired", age=timedelta(minutes=2))
+
+    result = operations.requeue_unpushed()
+
+    assert result.skipped == [
+        operations.Skipped(
+            row.pk, f"jobman #{row.pk}'s queue 'retired' is not in settings.RQ_QUEUES"
+        )
+    ]
+
+
+def test_requeue__named_rows_pushed_when_they_need_it(redis_db: redis.Redis) -> None:
+    fresh_pending = make_row(JobStatus.PENDING)  # no grace period for a row a person names
+    lost = make_row(JobStatus.QUEUED)  # never pushed: as after Redis lost it
+    in_redis = HelloJob.dispatch({})
+    running = make_row(JobStatus.RUNNING, attempts=1)
+
+    result = operations.requeue([fresh_pending.pk, lost.pk, in_redis.pk, running.pk, 999_999])
+
+    assert [(job.jobman_id, job.reason.split(" ")[0]) for job in result.pushed] == [
+        (fresh_pending.pk, "pending"),
+        (lost.pk, "queued"),
+    ]
+    assert result.skipped == [
+        operations.Skipped(
+            running.pk,
+            f"jobman #{running.pk} is running; only pending jobs, and queued or retrying ones "
+            "missing from Redis, are pushed again",
+        ),
+        operations.Skipped(
+            in_redis.pk, f"jobman #{in_redis.pk} is queued and its RQ job is in Redis"
+        ),
+    ]
+    assert result.unknown == [999_999]
+    assert not result.ok
+    assert status_of(fresh_pending) == JobStatus.QUEUED
+    assert redis_db.llen("rq:queue:default") == 3
+
+
+def test_requeue__redis_unreachable_is_reported_once() -> None:
+    pending = make_row(JobStatus.PENDING)
+    queued = make_row(JobStatus.QUEUED)
+
+    with override_settings(RQ_QUEUES=UNREACHABLE):
+        result = operations.requeue([pending.pk, queued.pk])
+
+    assert [job.jobman_id for job in result.unpushed] == [pending.pk]
+    assert len(result.errors) == 1
+    assert result.skipped == []
+    assert status_of(queued) == JobStatus.QUEUED
+
+
+# Cancel
+
+
+@pytest.mark.worker
+def test_cancel__queued_job_leaves_its_rq_queue_and_never_runs(redis_db: redis.Redis) -> None:
+    row = HelloJob.dispatch({})
+    kept = HelloJob.dispatch({})
+
+    result = operations.cancel([row.pk])
+
+    assert result.ok
+    assert [(job.jobman_id, job.status) for job in result.cancelled] == [(row.pk, "queued")]
+    assert redis_db.lrange("rq:queue:default", 0, -1) == [kept.rq_job_id.encode()]
+    rq_job = RQJob.fetch(row.rq_job_id, connection=redis_db, serializer=JSONSerializer)
+    assert rq_job.get_status() == "canceled"
+    work()
+    assert Jobman.objects.get(pk=row.pk).status == JobStatus.CANCELLED
+    assert runs(row) == []
+    assert Jobman.objects.get(pk=kept.pk).status == JobStatus.COMPLETED
+
+
+@pytest.mark.worker
+def test_cancel__a_job_delivered_anyway_does_not_run(redis_db: redis.Redis) -> None:
+    row = HelloJob.dispatch({})
+    operations.cancel([row.pk])
+    redis_db.rpush("rq:queue:default", row.rq_job_id)  # a copy the cancel could not see
+
+    work()
+
+    assert Jobman.objects.get(pk=row.pk).status == JobStatus.CANCELLED
+    assert runs(row) == []
+
+
+def test_cancel__delayed_job_leaves_the_scheduled_registry(redis_db: redis.Redis) -> None:
+    row = HelloJob.dispatch({}, delay=300)
+    assert redis_db.zscore("rq:scheduled:default", row.rq_job_id) is not None
+
+    operations.cancel([row.pk])
+
+    assert redis_db.zscore("rq:scheduled:default", row.rq_job_id) is None
+
+
+def test_cancel__running_and_finished_rows_are_refused_the_others_cancelled() -> None:
+    running = make_row(JobStatus.RUNNING, attempts=1)
+    completed = make_row(JobStatus.COMPLETED, attempts=1)
+    pending = make_row(JobStatus.PENDING)
+    retrying = make_row(JobStatus.RETRYING, attempts=1, max_tries=2)
+
+    result = operations.cancel([running.pk, pending.pk, completed.pk, 999_999, retrying.pk])
+
+    assert [job.jobman_id for job in result.cancelled] == [pending.pk, retrying.pk]
+    assert [item.id for item in result.refused] == [running.pk, completed.pk]
+    assert result.refused[0].reason == (
+        f"jobman #{running.pk} (test.hello) is running; only pending, queued or retrying "
+        "jobs can be cancelled"
+    )
+    assert result.unknown == [999_999]
+    assert not result.ok
+    assert Jobman.objects.get(pk=running.pk).status == JobStatus.RUNNING
+    assert Jobman.objects.get(pk=completed.pk).status == JobStatus.COMPLETED
+
+
+def test_cancel__redis_unreachable_still_cancels_the_row() -> None:
+    row = make_row(JobStatus.QUEUED)
+
+    with override_settings(RQ_QUEUES=UNREACHABLE):
+        result = operations.cancel([row.pk])
+
+    assert result.ok
+    assert len(result.rq_errors) == 1
+    assert f"#{row.pk}" in result.rq_errors[0]
+    assert Jobman.objects.get(pk=row.pk).status == JobStatus.CANCELLED
+
+
+# Prune
+
+
+def make_prune_table() -> tuple[list[Jobman], list[Jobman]]:
+    """Old and recent rows in every state; returns (the old finished ones, all the others)."""
+    old_finished = [make_row(status, age=OLD) for status in JobStatus.finished()]
+    make_failed(age=OLD)
+    old_finished.append(Jobman.objects.latest("pk"))
+    kept = [make_row(status, age=OLD) for status in (*JobStatus.waiting(), JobStatus.RUNNING)]
+    kept += [make_row(status, age=timedelta(days=179)) for status in JobStatus.values]
+    make_failed(age=timedelta(days=1))
+    kept.append(Jobman.objects.latest("pk"))
+    return old_finished, kept
+
+
+def test_prune__deletes_exactly_the_old_finished_rows_and_their_failed_jobs() -> None:
+    _, kept = make_prune_table()
+
+    result = operations.prune()
+
+    assert (result.jobs, result.failed_jobs) == (4, 1)
+    assert result.by_status == {"cancelled": 1, "completed": 1, "failed": 2}
+    assert sorted(Jobman.objects.values_list("pk", flat=True)) == sorted(row.pk for row in kept)
+    assert list(FailedJob.objects.values_list("jobman_id", flat=True)) == [kept[-1].pk]
+
+
+def test_prune__batches_read_ids_only_and_report_each_batch() -> None:
+    old_finished, _ = make_prune_table()
+    batches: list[operations.PruneBatch] = []
+
+    with CaptureQueriesContext(connection) as queries:
+        result = operations.prune(batch_size=3, on_batch=batches.append)
+
+    assert result.jobs == 4
+    assert [len(batch.jobman_ids) for batch in batches] == [3, 1]
+    assert sorted(pk for batch in batches for pk in batch.jobman_ids) == sorted(
+        row.pk for row in old_finished
+    )
+    assert sum(batch.failed_jobs for batch in batches) == 1
+    # Never the heavy columns: a batch reads ids and statuses, then deletes by id.
+    assert not [q for q in queries.captured_queries if "attribs" in q["sql"]]
+
+
+def test_prune__dry_run_counts_and_deletes_nothing() -> None:
+    make_prune_table()
+    before = Jobman.objects.count()
+
+    result = operations.prune(older_than=timedelta(days=180), dry_run=True)
+
+    assert (result.jobs, result.failed_jobs) == (4, 1)
+    assert result.by_status == {"cancelled": 1, "completed": 1, "failed": 2}
+    assert Jobman.objects.count() == before
+    assert FailedJob.objects.count() == 2
+
+
+def test_prune__batch_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="batch_size must be 1 or more, found 0"):
+        operations.prune(batch_size=0)
+
+
+# Failed jobs
+
+
+def test_failed_jobs__most_recent_first_with_the_first_line_of_the_error() -> None:
+    older = make_failed(age=timedelta(hours=2), error="KeyError: 'sku'\nmore detail")
+    newer = make_failed(job_type="test.gives_up", queue="high", error="blog not found")
+
+    listed = operations.failed_jobs()
+
+    assert [(info.id, info.jobman_id, info.type, info.queue, info.error) for info in listed] == [
+        (newer.pk, newer.jobman_id, "test.gives_up", "high", "blog not found"),
+        (older.pk, older.jobman_id, "test.always_fails", "default", "KeyError: 'sku'"),
+    ]
+    assert listed[0].failed_at == newer.failed_at
+
+
+def test_failed_jobs__filters_and_limit() -> None:
+    make_failed(age=timedelta(hours=2))
+    wanted = make_failed()
+    make_failed(job_type="test.gives_up")
+    make_failed(queue="high")
+
+    listed = operations.failed_jobs(job_type="test.always_fails", queue="default", limit=1)
+
+    assert [info.id for info in listed] == [wanted.pk]
+
+
+def test_failed_jobs__without_a_message_the_traceback_names_the_error() -> None:
+    failed = make_failed()
+    Jobman.objects.filter(pk=failed.jobman_id).update(error_message=None)
+
+    assert operations.failed_jobs()[0].error == "ValueError: this job always fails"
+
+
+def test_forget__deletes_the_failed_jobs_rows_and_keeps_the_jobs_failed() -> None:
+    first, second = make_failed(), make_failed()
+
+    result = operations.forget([first.pk, 999_999])
+
+    assert (result.forgotten, result.unknown) == ([first.pk], [999_999])
+    assert list(FailedJob.objects.values_list("pk", flat=True)) == [second.pk]
+    assert Jobman.objects.get(pk=first.jobman_id).status == JobStatus.FAILED
+
+
+def test_flush__all_or_those_older_than() -> None:
+    make_failed(age=timedelta(hours=3))
+    recent = make_failed(age=timedelta(minutes=30))
+
+    assert operations.flush(older_than=timedelta(hours=1)).deleted == 1
+    assert list(FailedJob.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert operations.flush().deleted == 1
+    assert not FailedJob.objects.exists()
+
+
+# Status
+
+
+def test_status__redis_and_database_for_each_queue() -> None:
+    HelloJob.dispatch_many([{}, {}])
+    HelloJob.dispatch({}, delay=300)
+    make_row(JobStatus.RUNNING, queue="high")
+    make_failed()
+    make_failed(age=timedelta(hours=2))
+
+    report = operations.status()
+
+    assert report.redis_ok
+    by_name = {queue.name: queue for queue in report.queues}
+    assert list(by_name) == ["default", "high", "low"]
+    default = by_name["default"]
+    assert (default.waiting, default.scheduled) == (2, 1)
+    assert default.oldest_wait is not None
+    assert 0 <= default.oldest_wait < 30
+    assert default.jobs[JobStatus.QUEUED] == 3
+    assert default.jobs[JobStatus.FAILED] == 2
+    assert by_name["high"].jobs[JobStatus.RUNNING] == 1
+    assert (by_name["low"].waiting, by_name["low"].oldest_wait) == (0, None)
+    assert report.jobs[JobStatus.QUEUED] == 3
+    assert report.failed_last_hour == 1
+    assert report.workers == []
+
+
+def test_status__redis_unreachable_still_reports_the_database() -> None:
+    make_row(JobStatus.QUEUED)
+
+    with override_settings(RQ_QUEUES=UNREACHABLE):
+        report = operations.status()
+
+    assert not report.redis_ok
+    assert len(report.redis_errors) == 1
+    assert all(queue.waiting is None and queue.redis_error for queue in report.queues)
+    assert report.jobs[JobStatus.QUEUED] == 1
+
+
+def test_status__rows_of_a_queue_no_longer_configured_are_counted() -> None:
+    make_row(JobStatus.PENDING, queue="retired")
+
+    report = operations.status()
+
+    assert report.queues[-1].name == "retired"
+    assert report.queues[-1].redis_error == "not in settings.RQ_QUEUES"
+    assert report.jobs[JobStatus.PENDING] == 1
+
+
+@pytest.mark.worker
+def test_status__lists_the_workers_of_the_configured_queues(
+    redis_db: redis.Redis, workers: list[WorkerProcess]
+) -> None:
+    workers.append(start_worker("high", "default", "--name", "status-test-worker"))
+    wait_for(lambda: Worker.all(connection=redis_db), timeout=30)
+
+    report = operations.status()
+
+    assert [(w.name, w.queues) for w in report.workers] == [
+        ("status-test-worker", ["high", "default"])
+    ]
+    assert report.workers[0].state in ("idle", "busy", "started")
