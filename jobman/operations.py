@@ -28,7 +28,7 @@ from rq.job import Job as RQJob
 from rq.job import JobStatus as RQStatus
 from rq.serializers import JSONSerializer
 
-from jobman import conf, queues, registry
+from jobman import conf, followups, queues, registry
 from jobman.models import FailedJob, Jobman, JobStatus
 
 logger = logging.getLogger("jobman")
@@ -389,7 +389,9 @@ def cancel(jobman_ids: Iterable[int]) -> CancelResult:
     wanted = _unique(jobman_ids)
     result = CancelResult()
     for chunk in _chunks(wanted, BATCH_SIZE):
-        found = Jobman.objects.filter(pk__in=chunk).only("id", "type", "queue", "status")
+        found = Jobman.objects.filter(pk__in=chunk).only(
+            "id", "type", "queue", "status", "chain_id", "chain_position", "batch_id"
+        )
         rows = {row.pk: row for row in found}
         cancelled = []
         for pk in chunk:
@@ -399,6 +401,8 @@ def cancel(jobman_ids: Iterable[int]) -> CancelResult:
             elif Jobman.objects.cancel([pk]):
                 cancelled.append(row)
                 result.cancelled.append(CancelledJob(pk, row.type, row.queue, row.status))
+                row.status = JobStatus.CANCELLED
+                followups.after_finish(row)  # its chain stops, its batch counts it
             else:
                 result.refused.append(
                     Skipped(

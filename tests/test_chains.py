@@ -8,7 +8,7 @@ import pytest
 import redis
 from django.utils import timezone
 
-from jobman import JobmanJob
+from jobman import JobmanJob, operations
 from jobman.followups import cancel_batch
 from jobman.models import JobBatch, Jobman, JobStatus
 from tests.helpers import work
@@ -117,3 +117,19 @@ def test_chain_and_batch__empty_is_refused() -> None:
         JobmanJob.chain([])
     with pytest.raises(ValueError, match="a batch needs at least one job"):
         JobmanJob.batch([])
+
+
+def test_cancel__a_cancelled_step_stops_its_chain_and_counts_in_its_batch() -> None:
+    rows = JobmanJob.chain([StepJob({"name": "a"}), StepJob({"name": "b"})]).dispatch()
+    batch = JobmanJob.batch(
+        [StepJob({"name": "x"}), StepJob({"name": "y"})],
+        finally_=BatchCallbackJob({"which": "finally"}),
+    ).dispatch()
+
+    operations.cancel([rows[0].pk, *batch.jobs.values_list("pk", flat=True)])
+    work()
+
+    assert Jobman.objects.get(pk=rows[1].pk).status == JobStatus.CANCELLED
+    batch.refresh_from_db()
+    assert (batch.pending, batch.progress) == (0, 100)
+    assert kinds() == [f"callback:finally:{batch.pk}"]
