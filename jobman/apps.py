@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
+import django
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules, import_string
@@ -18,6 +19,9 @@ class JobmanConfig(AppConfig):
         from jobman import checks, conf  # noqa: F401  (importing checks registers them)
 
         autodiscover_modules("jobs")
+        if django.VERSION >= (6, 0):
+            # Lets workers find Django tasks: rows whose type is a task's module path.
+            import_module("jobman.tasks")
         if conf.problems():
             return  # the checks report it
         for path in conf.get("JOBS"):

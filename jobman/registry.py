@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ImproperlyConfigured
@@ -32,8 +33,31 @@ def unregister(job_type: str) -> None:
 
 
 def find(job_type: str) -> type[JobmanJob] | None:
-    return _types.get(job_type)
+    found = _types.get(job_type)
+    if found is None:
+        for resolver in _resolvers:
+            found = resolver(job_type)
+            if found is not None:
+                break
+    return found
 
 
 def all_types() -> dict[str, type[JobmanJob]]:
     return dict(_types)
+
+
+# Resolvers: for types no JobmanJob subclass is registered under.
+#
+# ``find`` asks each resolver, in the order they were added, for a type it has no class
+# for; the first job class returned wins. A resolver returns None for a type it does not
+# know, and must not raise. jobman.tasks adds one that resolves a Django task's module path.
+
+Resolver = Callable[[str], "type[JobmanJob] | None"]
+
+_resolvers: list[Resolver] = []
+
+
+def register_resolver(resolver: Resolver) -> None:
+    """Let ``find`` ask ``resolver`` for types no class is registered under (once each)."""
+    if resolver not in _resolvers:
+        _resolvers.append(resolver)

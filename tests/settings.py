@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+import django
+
 from tests import services
 
 SECRET_KEY = "jobman-tests-not-secret"
@@ -49,12 +51,18 @@ TEMPLATES = [
 STATIC_URL = "/static/"
 
 DATABASES = {"default": services.database()}
+# The fault tests give worker processes a short SQLite busy timeout, to lock them out.
+if os.environ.get("JOBMAN_TEST_SQLITE_TIMEOUT") and "sqlite" in DATABASES["default"]["ENGINE"]:
+    DATABASES["default"]["OPTIONS"]["timeout"] = float(os.environ["JOBMAN_TEST_SQLITE_TIMEOUT"])
 
 REDIS_URL = services.redis_url()
+# The fault tests point worker processes at a throwaway Redis of their own that they stop
+# and restart; REDIS_URL stays this run's claimed database.
+RQ_URL = os.environ.get("JOBMAN_TEST_RQ_URL") or REDIS_URL
 RQ_QUEUES = {
-    "default": {"URL": REDIS_URL},
-    "high": {"URL": REDIS_URL},
-    "low": {"URL": REDIS_URL},
+    "default": {"URL": RQ_URL},
+    "high": {"URL": RQ_URL},
+    "low": {"URL": RQ_URL},
 }
 # Worker processes started by a test may get other JOBMAN settings (e.g. shorter reaping).
 JOBMAN: dict[str, object] = {
@@ -68,3 +76,15 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"jobman": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# Django's tasks framework (Django 6.0 and later), with jobman as its backend. A second
+# alias shows retry options set in OPTIONS, as Django 6.0's @task takes no extra arguments.
+if django.VERSION >= (6, 0):
+    TASKS = {
+        "default": {"BACKEND": "jobman.tasks.JobmanBackend", "QUEUES": ["default", "high"]},
+        "retrying": {
+            "BACKEND": "jobman.tasks.JobmanBackend",
+            "QUEUES": ["default"],
+            "OPTIONS": {"TRIES": 2, "BACKOFF": 0},
+        },
+    }

@@ -56,10 +56,16 @@ def test_unique__second_dispatch_returns_the_waiting_row_and_pushes_nothing(
 
 
 def test_unique__a_rolled_back_dispatch_holds_nothing() -> None:
-    with transaction.atomic():
-        sid = transaction.savepoint()
-        UniqueReportJob.dispatch({"report": 1})
-        transaction.savepoint_rollback(sid)
+    class RolledBack(Exception):
+        pass
+
+    def dispatch_then_roll_back() -> None:
+        with transaction.atomic():
+            UniqueReportJob.dispatch({"report": 1})
+            raise RolledBack
+
+    with pytest.raises(RolledBack):
+        dispatch_then_roll_back()
 
     row = UniqueReportJob.dispatch({"report": 1})
     assert Jobman.objects.get().pk == row.pk
