@@ -1,0 +1,603 @@
+"""The jobs admin, through Django's test client: lists, pages, actions, permissions."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.http import HttpResponse
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from jobman import admin as jobman_admin
+from jobman.models import FailedJob, Jobman, JobStatus
+from tests.rows import make_failed, make_row
+from tests.testapp.jobs import HelloJob
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "admin:jobman_jobman_changelist"
+FAILED_CHANGELIST = "admin:jobman_failedjob_changelist"
+HOSTILE = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def user_with(username: str, *codenames: str, staff: bool = True) -> User:
+    user = User.objects.create_user(username, password="secret", is_staff=staff)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def superuser_client(admin_user: User) -> Client:
+    return client_for(admin_user)
+
+
+@pytest.fixture
+def viewer() -> Client:
+    """Staff who may look at jobs and failed jobs, and do nothing to them."""
+    return client_for(user_with("viewer", "view_jobman", "view_failedjob"))
+
+
+def text(response: HttpResponse) -> str:
+    return response.content.decode()
+
+
+def listed_ids(response: HttpResponse) -> list[int]:
+    return [int(pk) for pk in re.findall(r'name="_selected_action" value="(\d+)"', text(response))]
+
+
+def shown_ids(response: HttpResponse) -> list[int]:
+    """Ids in the first column of the changelist, for users without actions too."""
+    return [
+        int(pk)
+        for pk in re.findall(r'<th class="field-id"><a href="[^"]+">(\d+)</a>', text(response))
+    ]
+
+
+def notes(response: HttpResponse) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def act(client: Client, action: str, ids: list[int], url: str = CHANGELIST) -> HttpResponse:
+    data: dict[str, Any] = {"action": action, "_selected_action": [str(pk) for pk in ids]}
+    return client.post(reverse(url), data, follow=True)
+
+
+# The changelist
+
+
+def test_changelist__newest_first_with_every_column(superuser_client: Client) -> None:
+    old = make_row(JobStatus.COMPLETED, age=timedelta(hours=2), attempts=1)
+    Jobman.objects.filter(pk=old.pk).update(
+        started_at=old.created_at,
+        completed_at=old.created_at + timedelta(seconds=2.5),
+        completed_code="already-exists",
+    )
+    new = make_row(JobStatus.QUEUED, job_type="test.high", queue="high")
+
+    response = superuser_client.get(reverse(CHANGELIST))
+
+    assert response.status_code == 200
+    assert listed_ids(response) == [new.pk, old.pk]
+    page = text(response)
+    assert 'class="jobman-status jobman-status-completed">Completed</span>' in page
+    assert "already-exists" in page
+    assert "2.5 s" in page  # duration of the last attempt
+    assert "1/1" in page  # attempts / tries
+    assert reverse("admin:jobman_dashboard") in page
+
+
+def test_changelist__query_count_does_not_grow_with_rows(superuser_client: Client) -> None:
+    make_row()
+    with CaptureQueriesContext(connection) as few:
+        superuser_client.get(reverse(CHANGELIST))
+    Jobman.objects.bulk_create(
+        Jobman(type="test.hello", queue="default", status=JobStatus.COMPLETED) for _ in range(150)
+    )
+    with CaptureQueriesContext(connection) as many:
+        response = superuser_client.get(reverse(CHANGELIST))
+
+    assert len(listed_ids(response)) == 100
+    assert len(many) == len(few)
+    # Two to identify the user, the bounded count, the page of rows, two date bounds.
+    assert len(many) <= 6
+
+
+def test_changelist__no_full_count_no_distinct_no_heavy_columns(superuser_client: Client) -> None:
+    make_failed()
+    url = (
+        reverse(CHANGELIST)
+        + "?status__exact=failed&type=test.always_fails&queue=default&failed=yes"
+    )
+
+    with CaptureQueriesContext(connection) as captured:
+        response = superuser_client.get(url)
+
+    assert response.status_code == 200
+    sql = [query["sql"] for query in captured]
+    assert not [q for q in sql if "COUNT(" in q.upper() or "DISTINCT" in q.upper()]
+    # Counting reads the ids of at most 11 pages' rows (plus one).
+    assert [
+        q
+        for q in sql
+        if q.startswith('SELECT "jobmans"."id" AS "pk" FROM') and q.endswith("LIMIT 1101")
+    ]
+    page_query = next(q for q in sql if q.startswith('SELECT "jobmans"."id"') and "ORDER BY" in q)
+    for heavy in ("attribs", "logs", "exception", "error_message"):
+        assert f'"jobmans"."{heavy}"' not in page_query.split(" FROM ")[0]
+
+
+def test_changelist__count_stops_early_and_says_so(
+    superuser_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobman_admin.JobmanAdmin, "list_per_page", 5)
+    monkeypatch.setattr(jobman_admin.JobmanAdmin, "list_max_show_all", 10)
+    Jobman.objects.bulk_create(
+        Jobman(type="test.hello", queue="default", status=JobStatus.COMPLETED) for _ in range(60)
+    )
+
+    response = superuser_client.get(reverse(CHANGELIST))
+
+    # Counting stops 10 pages ahead: (1 + 10) * 5 rows.
+    assert "55+ jobs" in text(response)
+    assert response.context["cl"].paginator.num_pages == 11
+    later = superuser_client.get(reverse(CHANGELIST) + "?p=5")
+    assert "60 jobs" in text(later)  # (5 + 10) * 5 = 75: every row counted
+
+
+def test_changelist__filters_by_status_type_queue_and_failure(superuser_client: Client) -> None:
+    completed = make_row(JobStatus.COMPLETED)
+    failed = make_failed().jobman
+    high = make_row(JobStatus.QUEUED, job_type="test.high", queue="high")
+    recovered = make_row(JobStatus.COMPLETED, failed_at=timezone.now())
+
+    def ids(query: str) -> set[int]:
+        return set(listed_ids(superuser_client.get(reverse(CHANGELIST) + query)))
+
+    assert ids("?status__exact=failed") == {failed.pk}
+    assert ids("?status__exact=completed") == {completed.pk, recovered.pk}
+    assert ids("?type=test.high") == {high.pk}
+    assert ids("?queue=high") == {high.pk}
+    assert ids("?failed=yes") == {failed.pk, recovered.pk}
+    assert ids("?failed=no") == {completed.pk, high.pk}
+
+
+def test_changelist__filter_choices_come_from_the_registry_and_settings(
+    superuser_client: Client,
+) -> None:
+    response = superuser_client.get(reverse(CHANGELIST))
+
+    page = text(response)
+    for job_type in ("test.hello", "test.flaky", "test.always_fails"):
+        assert f"?type={job_type}" in page
+    for queue in ("default", "high", "low"):
+        assert f"?queue={queue}" in page
+
+
+def test_changelist__a_type_no_longer_registered_can_still_be_filtered(
+    superuser_client: Client,
+) -> None:
+    row = make_row(job_type="gone.type")
+
+    response = superuser_client.get(reverse(CHANGELIST) + "?type=gone.type")
+
+    assert listed_ids(response) == [row.pk]
+    assert "?type=gone.type" in text(response)
+
+
+def test_changelist__date_hierarchy_from_first_to_last_date(superuser_client: Client) -> None:
+    now = timezone.localtime()
+    make_row(age=timedelta(days=400))
+    make_row()
+
+    response = superuser_client.get(reverse(CHANGELIST))
+    page = text(response)
+    last_year = (now - timedelta(days=400)).year
+    for year in range(last_year, now.year + 1):
+        assert f"?created_at__year={year}" in page
+
+    this_month = superuser_client.get(
+        reverse(CHANGELIST) + f"?created_at__year={now.year}&created_at__month={now.month}"
+    )
+    assert len(listed_ids(this_month)) == 1
+    assert f"created_at__day={now.day}" in text(this_month)
+
+
+def test_changelist__search_by_id_type_or_error(superuser_client: Client) -> None:
+    hello = make_row(job_type="test.hello")
+    failed = make_failed(error="KeyError: 'sku-991'").jobman
+
+    def ids(term: str) -> list[int]:
+        response = superuser_client.get(reverse(CHANGELIST), {"q": term})
+        assert response.status_code == 200
+        return listed_ids(response)
+
+    assert ids(str(hello.pk)) == [hello.pk]
+    assert ids(f"#{failed.pk}") == [failed.pk]
+    assert ids("sku-991") == [failed.pk]
+    assert ids("test.hello") == [hello.pk]
+    assert ids("nothing-like-this") == []
+
+
+def test_changelist__only_id_and_created_can_be_sorted(superuser_client: Client) -> None:
+    response = superuser_client.get(reverse(CHANGELIST))
+
+    sortable = response.context["cl"].sortable_by
+    assert set(sortable) == {"id", "created"}
+
+
+# A job's page
+
+
+def test_change_page__read_only_history_of_a_failed_job(superuser_client: Client) -> None:
+    failure = make_failed(error="ValueError: bad <input>")
+    row = failure.jobman
+    Jobman.objects.filter(pk=row.pk).update(
+        attribs={"order": 7, "items": ["a", "b"]},
+        logs="[t] [attempt 1] about to fail\n[t] [attempt 2] about to fail\n",
+        pushed_at=row.created_at,
+        started_at=row.created_at + timedelta(seconds=1),
+        failed_at=row.created_at + timedelta(seconds=2),
+        worker="worker-1",
+    )
+
+    response = superuser_client.get(reverse("admin:jobman_jobman_change", args=[row.pk]))
+
+    assert response.status_code == 200
+    page = text(response)
+    assert 'name="_save"' not in page  # nothing to edit
+    assert '<pre class="jobman-pre">{\n  &quot;items&quot;: [\n    &quot;a&quot;,' in page
+    assert "ValueError: bad &lt;input&gt;" in page
+    assert (
+        '<pre class="jobman-pre">Traceback (most recent call last):\n  ...\nValueError: bad &lt;input&gt;</pre>'
+        in page
+    )
+    assert "[attempt 2] about to fail" in page
+    timeline = page.split('<ol class="jobman-timeline">')[1].split("</ol>")[0]
+    kinds = re.findall(r"<strong>([^<]+)</strong>", timeline)
+    assert kinds == ["created", "pushed", "started", "failed"]
+    assert "attempt 2 of 2 on worker-1" in timeline
+    assert reverse("admin:jobman_failedjob_change", args=[failure.pk]) in page
+    assert f"<code>jobman-{row.pk}</code>: not in Redis" in page
+    assert "jobman-retry_action" in page  # the Retry button
+
+
+def test_change_page__shows_rq_status_of_a_pushed_job(
+    superuser_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        row = HelloJob.dispatch({"name": "Ada"})
+
+    response = superuser_client.get(reverse("admin:jobman_jobman_change", args=[row.pk]))
+
+    assert f"<code>jobman-{row.pk}</code>: queued in RQ" in text(response)
+    assert "jobman-cancel_action" in text(response)
+    assert "jobman-retry_action" not in text(response)
+
+
+def test_change_page__retry_button_comes_back_to_the_page(superuser_client: Client) -> None:
+    row = make_failed().jobman
+    page_url = reverse("admin:jobman_jobman_change", args=[row.pk])
+
+    response = superuser_client.post(
+        reverse(CHANGELIST),
+        {"action": "retry_action", "_selected_action": [row.pk], jobman_admin.NEXT_FIELD: page_url},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == page_url
+    row.refresh_from_db()
+    assert row.status == JobStatus.QUEUED
+
+
+def test_change_page__refuses_to_go_back_elsewhere(superuser_client: Client) -> None:
+    row = make_failed().jobman
+
+    response = superuser_client.post(
+        reverse(CHANGELIST),
+        {
+            "action": "retry_action",
+            "_selected_action": [row.pk],
+            jobman_admin.NEXT_FIELD: "https://example.com/",
+        },
+    )
+
+    assert response["Location"] != "https://example.com/"
+
+
+def test_nothing_is_added_edited_or_deleted_here(superuser_client: Client) -> None:
+    row = make_row()
+
+    assert superuser_client.get(reverse("admin:jobman_jobman_add")).status_code == 403
+    assert (
+        superuser_client.get(reverse("admin:jobman_jobman_delete", args=[row.pk])).status_code
+        == 403
+    )
+    assert (
+        superuser_client.post(
+            reverse("admin:jobman_jobman_change", args=[row.pk]), {"status": "completed"}
+        ).status_code
+        == 403
+    )
+    assert "delete_selected" not in text(superuser_client.get(reverse(CHANGELIST)))
+    row.refresh_from_db()
+    assert row.status == JobStatus.QUEUED
+
+
+# Escaping
+
+
+def test_hostile_text_is_escaped_everywhere(superuser_client: Client) -> None:
+    failure = make_failed(error=HOSTILE, job_type=f"evil{HOSTILE}")
+    row = failure.jobman
+    Jobman.objects.filter(pk=row.pk).update(
+        attribs={"html": HOSTILE}, logs=HOSTILE, completed_code=HOSTILE, worker=HOSTILE
+    )
+    pages = [
+        reverse(CHANGELIST),
+        reverse(CHANGELIST) + f"?type=evil{HOSTILE}",
+        reverse("admin:jobman_jobman_change", args=[row.pk]),
+        reverse(FAILED_CHANGELIST),
+        reverse("admin:jobman_failedjob_change", args=[failure.pk]),
+        reverse("admin:jobman_dashboard"),
+    ]
+    for url in pages:
+        page = text(superuser_client.get(url))
+        assert HOSTILE not in page, url
+        assert "&lt;script&gt;alert(1)" in page, url
+    json = superuser_client.get(reverse("admin:jobman_dashboard_json")).json()
+    assert json["latest_failures"][0]["error"] == HOSTILE  # data, for a program to escape
+
+
+# Actions
+
+
+def test_retry_action__retries_failed_rows_and_names_the_others(superuser_client: Client) -> None:
+    failed = make_failed().jobman
+    completed = make_row(JobStatus.COMPLETED)
+
+    response = act(superuser_client, "retry_action", [failed.pk, completed.pk])
+
+    failed.refresh_from_db()
+    assert failed.status == JobStatus.QUEUED
+    assert not FailedJob.objects.filter(jobman=failed).exists()
+    assert notes(response) == [
+        f"Retried 1 job: #{failed.pk} (test.always_fails).",
+        f"Skipped 1 job: #{completed.pk} is completed, not failed.",
+    ]
+
+
+def test_retry_action__a_forgotten_failure_cannot_be_retried(superuser_client: Client) -> None:
+    failure = make_failed()
+    failure.delete()
+
+    response = act(superuser_client, "retry_action", [failure.jobman_id])
+
+    assert notes(response) == [
+        f"Skipped 1 job: #{failure.jobman_id} has no failed_jobs row (it was forgotten), "
+        "so it cannot be retried."
+    ]
+    assert Jobman.objects.get(pk=failure.jobman_id).status == JobStatus.FAILED
+
+
+def test_requeue_action__pushes_pending_rows_only(superuser_client: Client, redis_db: Any) -> None:
+    pending = make_row(JobStatus.PENDING)
+    running = make_row(JobStatus.RUNNING)
+
+    response = act(superuser_client, "requeue_action", [pending.pk, running.pk])
+
+    pending.refresh_from_db()
+    assert pending.status == JobStatus.QUEUED
+    assert redis_db.lrange("rq:queue:default", 0, -1) == [f"jobman-{pending.pk}".encode()]
+    assert notes(response) == [
+        f"Pushed 1 job to Redis: #{pending.pk} (test.hello).",
+        f"Skipped 1 job: jobman #{running.pk} is running; only pending jobs, and queued or retrying ones missing from Redis, are pushed again.",
+    ]
+
+
+def test_cancel_action__cancels_waiting_rows_and_refuses_running_ones(
+    superuser_client: Client, django_capture_on_commit_callbacks: Any, redis_db: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = HelloJob.dispatch({})
+    running = make_row(JobStatus.RUNNING)
+
+    response = act(superuser_client, "cancel_action", [queued.pk, running.pk])
+
+    queued.refresh_from_db()
+    running.refresh_from_db()
+    assert (queued.status, running.status) == (JobStatus.CANCELLED, JobStatus.RUNNING)
+    assert notes(response)[0] == f"Cancelled 1 job: #{queued.pk} (test.hello, was queued)."
+    assert notes(response)[1].startswith(
+        f"Skipped 1 job: jobman #{running.pk} (test.hello) is running"
+    )
+    assert redis_db.llen("rq:queue:default") == 0
+
+
+def test_actions__too_many_rows_change_nothing(
+    superuser_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobman_admin, "ACTION_LIMIT", 2)
+    rows = [make_row(JobStatus.PENDING) for _ in range(3)]
+
+    response = act(superuser_client, "cancel_action", [row.pk for row in rows])
+
+    assert notes(response) == [
+        "More than 2 rows are selected; nothing was changed. Narrow the selection, or use the "
+        "management commands, which work in batches."
+    ]
+    assert set(Jobman.objects.values_list("status", flat=True)) == {JobStatus.PENDING}
+
+
+def test_actions__long_reports_name_ten_and_count_the_rest(superuser_client: Client) -> None:
+    rows = [make_row(JobStatus.COMPLETED) for _ in range(12)]
+
+    response = act(superuser_client, "retry_action", [row.pk for row in rows])
+
+    assert notes(response)[0].endswith(" and 2 more.")
+
+
+# Failed jobs
+
+
+def test_failed_jobs__list_search_and_page(superuser_client: Client) -> None:
+    first = make_failed(error="KeyError: 'a'", age=timedelta(minutes=5))
+    second = make_failed(job_type="test.gives_up", error="JobFailed: blog not found")
+
+    response = superuser_client.get(reverse(FAILED_CHANGELIST))
+    assert listed_ids(response) == [second.pk, first.pk]
+    assert "JobFailed: blog not found" in text(response)
+    assert reverse("admin:jobman_jobman_change", args=[first.jobman_id]) in text(response)
+
+    by_job = superuser_client.get(reverse(FAILED_CHANGELIST), {"q": f"#{first.jobman_id}"})
+    assert listed_ids(by_job) == [first.pk]
+    by_type = superuser_client.get(reverse(FAILED_CHANGELIST) + "?type=test.gives_up")
+    assert listed_ids(by_type) == [second.pk]
+
+    page = superuser_client.get(reverse("admin:jobman_failedjob_change", args=[first.pk]))
+    assert "Traceback (most recent call last):\n  ...\nKeyError: &#x27;a&#x27;</pre>" in text(page)
+    assert "&quot;jobman_id&quot;: " in text(page)
+
+
+def test_failed_jobs__retry_and_forget_actions(superuser_client: Client) -> None:
+    retried = make_failed()
+    forgotten = make_failed()
+
+    response = act(superuser_client, "retry_action", [retried.pk], FAILED_CHANGELIST)
+    assert notes(response) == [f"Retried 1 job: #{retried.jobman_id} (test.always_fails)."]
+    response = act(superuser_client, "forget_action", [forgotten.pk], FAILED_CHANGELIST)
+    assert notes(response) == [f"Forgot 1 failed job: {forgotten.pk}."]
+
+    assert not FailedJob.objects.exists()
+    assert Jobman.objects.get(pk=retried.jobman_id).status == JobStatus.QUEUED
+    assert Jobman.objects.get(pk=forgotten.jobman_id).status == JobStatus.FAILED
+
+
+def test_failed_jobs__changelist_query_count_does_not_grow(superuser_client: Client) -> None:
+    make_failed()
+    with CaptureQueriesContext(connection) as few:
+        superuser_client.get(reverse(FAILED_CHANGELIST))
+    for _ in range(20):
+        make_failed()
+    with CaptureQueriesContext(connection) as many:
+        response = superuser_client.get(reverse(FAILED_CHANGELIST))
+
+    assert len(listed_ids(response)) == 21
+    assert len(many) == len(few) <= 4
+
+
+# Who may do what
+
+
+@pytest.mark.parametrize(
+    "name", [CHANGELIST, FAILED_CHANGELIST, "admin:jobman_dashboard", "admin:jobman_dashboard_json"]
+)
+def test_anonymous__sent_to_the_login_page(client: Client, name: str) -> None:
+    response = client.get(reverse(name))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login") + "?next=")
+
+
+def test_non_staff__refused_the_dashboard() -> None:
+    user = user_with("customer", "view_jobman", staff=False)
+    client = client_for(user)
+
+    for name in ("admin:jobman_dashboard", "admin:jobman_dashboard_json"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_staff_without_view_permission__refused_everything() -> None:
+    client = client_for(user_with("clerk"))
+
+    for name in (CHANGELIST, "admin:jobman_dashboard", "admin:jobman_dashboard_json"):
+        assert client.get(reverse(name)).status_code == 403
+    assert "Dashboard" not in text(client.get(reverse("admin:index")))
+
+
+def test_viewer__sees_everything_and_is_offered_no_action(viewer: Client) -> None:
+    row = make_failed().jobman
+
+    listing = viewer.get(reverse(CHANGELIST))
+    page = viewer.get(reverse("admin:jobman_jobman_change", args=[row.pk]))
+    failures = viewer.get(reverse(FAILED_CHANGELIST))
+
+    assert shown_ids(listing) == [row.pk]
+    for response in (listing, failures):
+        assert response.status_code == 200
+        assert 'name="action"' not in text(response)
+    assert "jobman-retry_action" not in text(page)
+    assert viewer.get(reverse("admin:jobman_dashboard")).status_code == 200
+    index = text(viewer.get(reverse("admin:index")))
+    assert f'<a href="{reverse("admin:jobman_dashboard")}"' in index
+
+
+@pytest.mark.parametrize("action", ["retry_action", "requeue_action", "cancel_action"])
+def test_viewer__a_forged_action_post_changes_nothing(viewer: Client, action: str) -> None:
+    failed = make_failed().jobman
+    pending = make_row(JobStatus.PENDING)
+
+    response = act(viewer, action, [failed.pk, pending.pk])
+
+    assert response.status_code == 200
+    assert not any(note.startswith(("Retried", "Pushed", "Cancelled")) for note in notes(response))
+    failed.refresh_from_db()
+    pending.refresh_from_db()
+    assert (failed.status, pending.status) == (JobStatus.FAILED, JobStatus.PENDING)
+    assert FailedJob.objects.filter(jobman=failed).exists()
+
+
+def test_viewer__forged_failed_job_actions_change_nothing(viewer: Client) -> None:
+    failure = make_failed()
+
+    for action in ("retry_action", "forget_action"):
+        act(viewer, action, [failure.pk], FAILED_CHANGELIST)
+
+    assert FailedJob.objects.filter(pk=failure.pk).exists()
+    assert Jobman.objects.get(pk=failure.jobman_id).status == JobStatus.FAILED
+
+
+def test_each_action_needs_its_own_permission() -> None:
+    client = client_for(user_with("retrier", "view_jobman", "retry_jobman"))
+    failed = make_failed().jobman
+    pending = make_row(JobStatus.PENDING)
+
+    listing = text(client.get(reverse(CHANGELIST)))
+    assert 'value="retry_action"' in listing
+    assert 'value="cancel_action"' not in listing
+    assert 'value="requeue_action"' not in listing
+
+    response = act(client, "cancel_action", [pending.pk])
+    assert notes(response) == ["No action selected."]
+    assert Jobman.objects.get(pk=pending.pk).status == JobStatus.PENDING
+
+    response = act(client, "retry_action", [failed.pk])
+    assert notes(response) == [f"Retried 1 job: #{failed.pk} (test.always_fails)."]
+
+
+def test_forget_needs_its_own_permission() -> None:
+    client = client_for(user_with("retrier", "view_failedjob", "retry_jobman"))
+    failure = make_failed()
+
+    listing = text(client.get(reverse(FAILED_CHANGELIST)))
+    assert 'value="retry_action"' in listing
+    assert 'value="forget_action"' not in listing
+    response = act(client, "forget_action", [failure.pk], FAILED_CHANGELIST)
+    assert notes(response) == ["No action selected."]
+    assert FailedJob.objects.filter(pk=failure.pk).exists()

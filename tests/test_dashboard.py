@@ -1,0 +1,301 @@
+"""The dashboard: its figures, its charts, its JSON, and what it costs."""
+
+from __future__ import annotations
+
+import re
+import signal
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, override_settings
+from django.urls import path, reverse
+from django.utils import timezone
+
+from jobman import admin as jobman_admin
+from jobman.dashboard import charts, figures
+from jobman.models import FailedJob, Jobman, JobStatus
+from tests.helpers import start_worker, stop_worker, wait_for
+from tests.rows import UNREACHABLE, make_failed, make_row
+from tests.testapp.jobs import HelloJob, SleepyJob
+
+pytestmark = pytest.mark.django_db
+
+DASHBOARD = "admin:jobman_dashboard"
+JSON = "admin:jobman_dashboard_json"
+
+
+@pytest.fixture
+def staff(admin_user: User) -> Client:
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+def completed(ago: timedelta, run: float = 1.0, job_type: str = "test.hello") -> Jobman:
+    """A row that completed ``ago`` before now after running ``run`` seconds."""
+    end = timezone.now() - ago
+    return make_row(
+        JobStatus.COMPLETED,
+        job_type=job_type,
+        attempts=1,
+        started_at=end - timedelta(seconds=run),
+        completed_at=end,
+    )
+
+
+def failed(ago: timedelta) -> Jobman:
+    failure = make_failed()
+    at = timezone.now() - ago
+    Jobman.objects.filter(pk=failure.jobman_id).update(failed_at=at)
+    FailedJob.objects.filter(pk=failure.pk).update(failed_at=at)
+    return failure.jobman
+
+
+# Figures
+
+
+def test_per_minute__counts_completions_and_final_failures_in_their_minute() -> None:
+    for _ in range(3):
+        completed(timedelta(minutes=5))
+    completed(timedelta(minutes=30))
+    completed(timedelta(minutes=30))
+    completed(timedelta(hours=2))  # before the window
+    failed(timedelta(minutes=10))
+    make_row(JobStatus.RETRYING, failed_at=timezone.now())  # not failed for good
+
+    found = figures.collect()
+
+    assert len(found.minutes) == 60
+    by_age = {59 - i: (m.completed, m.failed) for i, m in enumerate(found.minutes)}
+    assert by_age[5] == (3, 0)
+    assert by_age[30] == (2, 0)
+    assert by_age[10] == (0, 1)
+    assert (found.completed, found.failed) == (5, 1)
+    assert found.failure_rate == pytest.approx(1 / 6)
+    assert found.failure_rate_percent == "16.7 %"
+
+
+def test_failure_rate__none_when_nothing_finished() -> None:
+    found = figures.collect()
+
+    assert found.failure_rate is None
+    assert found.failure_rate_percent == "-"
+
+
+def test_runtimes__p50_p95_and_max_per_type() -> None:
+    for seconds in range(1, 21):
+        completed(timedelta(minutes=1), run=seconds, job_type="test.hello")
+    completed(timedelta(minutes=1), run=0.25, job_type="test.high")
+    completed(timedelta(hours=3), run=500, job_type="test.high")  # too old
+
+    found = figures.collect()
+
+    runtimes = {r.type: r for r in found.runtimes}
+    assert set(runtimes) == {"test.hello", "test.high"}
+    hello = runtimes["test.hello"]
+    assert (hello.count, hello.p50, hello.p95, hello.max) == (20, 10.0, 19.0, 20.0)
+    high = runtimes["test.high"]
+    assert (high.count, high.p50, high.p95, high.max) == (1, 0.25, 0.25, 0.25)
+    assert (found.runtime_sample, found.runtime_sample_capped) == (21, False)
+
+
+def test_runtimes__from_the_latest_completions_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(figures, "RUNTIME_SAMPLE", 3)
+    for minutes in range(5):
+        completed(timedelta(minutes=minutes), run=minutes + 1)
+
+    found = figures.collect()
+
+    assert (found.runtime_sample, found.runtime_sample_capped) == (3, True)
+    assert found.runtimes[0].max == 3.0  # the three latest ran 1, 2 and 3 s
+
+
+@pytest.mark.parametrize(
+    ("values", "pct", "expected"),
+    [([5.0], 50, 5.0), ([1, 2, 3, 4], 50, 2), ([1, 2, 3, 4], 95, 4), ([1, 2, 3, 4], 0, 1)],
+)
+def test_percentile__nearest_rank(values: list[float], pct: float, expected: float) -> None:
+    assert figures.percentile(values, pct) == expected
+
+
+def test_queues__waiting_jobs_and_oldest_wait_from_redis(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        HelloJob.dispatch({})
+        HelloJob.dispatch({})
+
+    found = figures.collect()
+
+    default = next(q for q in found.queues if q.name == "default")
+    assert default.waiting == 2
+    assert default.oldest_wait is not None
+    assert default.oldest_wait >= 0
+    assert found.waiting == 2
+    assert found.redis_errors == []
+
+
+def test_latest_failures__newest_first_with_their_error() -> None:
+    older = failed(timedelta(minutes=20))
+    newer = failed(timedelta(minutes=2))
+
+    found = figures.collect()
+
+    assert [f.jobman_id for f in found.latest_failures] == [newer.pk, older.pk]
+    assert found.latest_failures[0].error == "ValueError: this job always fails"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers__each_with_the_job_it_runs() -> None:
+    row = SleepyJob.dispatch({"sleep_on": [1], "seconds": 30})
+    worker = start_worker("--worker-class", "simple")
+    try:
+        wait_for(lambda: Jobman.objects.get(pk=row.pk).status == JobStatus.RUNNING, timeout=30)
+        wait_for(lambda: any(w.jobman_id == row.pk for w in figures.collect().workers), timeout=10)
+        found = figures.collect()
+    finally:
+        stop_worker(worker, signal.SIGKILL)
+
+    (running,) = [w for w in found.workers if w.jobman_id == row.pk]
+    assert running.job_type == "test.sleepy"
+    assert running.rq_job_id == f"jobman-{row.pk}"
+    assert "default" in running.queues
+
+
+# The page and its JSON
+
+
+def test_page__charts_carry_the_figures(staff: Client) -> None:
+    for _ in range(4):
+        completed(timedelta(minutes=3))
+    failed(timedelta(minutes=3))
+    make_row(JobStatus.PENDING)
+
+    response = staff.get(reverse(DASHBOARD))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    minutes = re.findall(r'data-completed="(\d+)" data-failed="(\d+)"', page)
+    assert len(minutes) == 60
+    assert sum(int(c) for c, _ in minutes) == 4
+    assert sum(int(f) for _, f in minutes) == 1
+    assert ("4", "1") in minutes
+    bars = dict(re.findall(r'data-status="(\w+)" data-count="(\d+)"', page))
+    assert bars == {
+        "pending": "1",
+        "queued": "0",
+        "running": "0",
+        "retrying": "0",
+        "completed": "4",
+        "failed": "1",
+        "cancelled": "0",
+    }
+    assert '<span class="jobman-card-value" id="jobman-completed">4</span>' in page
+    assert '<span class="jobman-card-value" id="jobman-failure-rate">20.0 %</span>' in page
+    assert "/static/jobman/dashboard.js" in page
+    assert '<noscript><meta http-equiv="refresh" content="10"></noscript>' in page
+    assert 'data-refresh="10"' in page
+
+
+def test_json__the_same_figures(staff: Client) -> None:
+    completed(timedelta(minutes=1), run=2)
+    failed(timedelta(minutes=1))
+
+    data = staff.get(reverse(JSON)).json()
+
+    assert (data["completed"], data["failed"], data["failure_rate"]) == (1, 1, 0.5)
+    assert len(data["minutes"]) == 60
+    assert data["jobs"]["completed"] == 1
+    assert data["runtimes"] == [
+        {"type": "test.hello", "count": 1, "p50": 2.0, "p95": 2.0, "max": 2.0}
+    ]
+    assert [q["name"] for q in data["queues"]] == ["default", "high", "low"]
+    assert data["latest_failures"][0]["type"] == "test.always_fails"
+
+
+def test_page__redis_unreachable_still_shows_the_database(staff: Client) -> None:
+    completed(timedelta(minutes=1))
+
+    with override_settings(RQ_QUEUES=UNREACHABLE):
+        response = staff.get(reverse(DASHBOARD))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Redis could not be asked" in page
+    assert '<span class="jobman-card-value" id="jobman-completed">1</span>' in page
+
+
+def test_page__query_count_does_not_grow_with_rows(staff: Client) -> None:
+    completed(timedelta(minutes=1))
+    failed(timedelta(minutes=1))
+    with CaptureQueriesContext(connection) as few:
+        staff.get(reverse(DASHBOARD))
+    for minutes in range(30):
+        completed(timedelta(minutes=minutes), job_type="test.high" if minutes % 2 else "test.hello")
+        failed(timedelta(minutes=minutes))
+    with CaptureQueriesContext(connection) as many:
+        staff.get(reverse(DASHBOARD))
+
+    assert len(many) == len(few) <= 10
+
+
+def test_page__linked_from_the_index_and_the_changelist(staff: Client) -> None:
+    url = reverse(DASHBOARD)
+
+    index = staff.get(reverse("admin:index")).content.decode()
+    listing = staff.get(reverse("admin:jobman_jobman_changelist")).content.decode()
+
+    assert index.count(f'<a href="{url}"') == 2  # the Dashboard row and its View link
+    assert f'href="{url}"' in listing
+
+
+# A second admin site, for the test below: the project's urls.py needs nothing for it.
+ops_site = admin.AdminSite(name="ops")
+ops_site.register(Jobman, jobman_admin.JobmanAdmin)
+ops_site.register(FailedJob, jobman_admin.FailedJobAdmin)
+urlpatterns = [path("ops/", ops_site.urls)]
+
+
+@pytest.mark.urls("tests.test_dashboard")
+def test_any_admin_site_serves_and_lists_the_dashboard(admin_user: User) -> None:
+    client = Client()
+    client.force_login(admin_user)
+
+    response = client.get("/ops/jobman/jobman/dashboard/")
+    index = client.get("/ops/").content.decode()
+
+    assert response.status_code == 200
+    assert reverse("ops:jobman_dashboard") == "/ops/jobman/jobman/dashboard/"
+    assert '<a href="/ops/jobman/jobman/dashboard/"' in index
+    assert "/ops/jobman/jobman/dashboard.json" in response.content.decode()
+
+
+# Charts
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(0, 1), (1, 1), (3, 5), (7, 10), (11, 20), (480, 500)]
+)
+def test_nice_ceiling(value: int, expected: int) -> None:
+    assert charts.nice_ceiling(value) == expected
+
+
+def test_throughput_chart__bars_are_as_high_as_their_counts() -> None:
+    start = timezone.now().replace(second=0, microsecond=0)
+    minutes = [
+        figures.Minute(start, 10, 0),
+        figures.Minute(start + timedelta(minutes=1), 5, 5),
+        figures.Minute(start + timedelta(minutes=2), 0, 0),
+    ]
+
+    svg = str(charts.throughput(minutes))
+
+    assert 'data-peak="10"' in svg
+    heights = [float(h) for h in re.findall(r'<rect [^>]*height="([\d.]+)"', svg)]
+    # Plot height 180 px: 10 of 10 is full height; 5 and 5 stack to full height.
+    assert heights == [180.0, 0.0, 90.0, 90.0, 0.0, 0.0]
