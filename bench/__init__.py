@@ -1,0 +1,1 @@
+"""Benchmarks of django-jobman against bare RQ: ``python -m bench --help``."""

@@ -1,0 +1,1 @@
+"""The bench's own app: the job classes it dispatches (``bench.benchapp.jobs``)."""
