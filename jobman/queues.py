@@ -125,6 +125,9 @@ def push(rows: Sequence[Jobman]) -> list[Jobman]:
     for connection, group in groups.values():
         try:
             with connection.pipeline() as pipeline:
+                # One MULTI for the whole group, begun here: RQ's enqueue_job begins one
+                # itself when none is, which fails once a delayed job's commands are queued.
+                pipeline.multi()
                 for row in group:
                     _add_to_pipeline(row, pipeline)
                 pipeline.execute()

@@ -8,6 +8,7 @@ say the same as the row.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -16,11 +17,12 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.utils import timezone
 from rq import get_current_job
 from rq.job import Job as RQJob
@@ -32,6 +34,13 @@ from jobman.jsonsafe import ensure_json
 from jobman.models import Jobman, JobStatus
 
 logger = logging.getLogger("jobman")
+
+T = TypeVar("T")
+
+# Seconds an attempt's outcome keeps being written again when the database fails (a killed
+# connection, a database locked by another writer): well inside the time RQ allows beyond
+# handle()'s timeout. Past that the row stays `running` and the reaper repairs it.
+FOOTPRINT_RETRY_SECONDS = queues.BOOKKEEPING_GRACE // 2
 
 
 class UnknownJobType(Exception):
@@ -109,10 +118,42 @@ def run(jobman_id: int) -> str | None:
     finally:
         if held is not None:
             held.release()
-    if row.record_success(code, job.collected_logs):
+    if _persist(lambda: row.record_success(code, job.collected_logs)):
         signals.job_completed.send(sender=job_class, jobman=row)
         followups.after_finish(row)
     return code
+
+
+def _persist(write: Callable[[], T]) -> T:
+    """Run ``write``, an attempt's footprint; when the database fails, reconnect and retry.
+
+    The attempt's work is done by now: losing its outcome to a brief database failure
+    would leave the row `running` under a live worker, and running the work again would
+    repeat its side effects. Errors other than a failing connection or lock are raised
+    at once, and so is any error inside a transaction the caller holds.
+    """
+    deadline = time.monotonic() + FOOTPRINT_RETRY_SECONDS
+    pause = 0.25
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError) as error:
+            in_transaction = any(
+                db.in_atomic_block for db in connections.all(initialized_only=True)
+            )
+            if in_transaction or time.monotonic() + pause > deadline:
+                raise
+            logger.warning(
+                "jobman: writing an attempt's outcome failed (%s); reconnecting, and trying "
+                "again in %.2f s",
+                error,
+                pause,
+            )
+            for db in connections.all(initialized_only=True):
+                with contextlib.suppress(DatabaseError):
+                    db.close()  # the next query opens a fresh connection
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 def _pass_gates(job: JobmanJob, rq_job: RQJob | None) -> controls.Held:
@@ -173,7 +214,9 @@ def record_failed_attempt(
         ensure_json(row.attribs)
     except TypeError:
         # What handle() left cannot be stored; keep what the row held before the attempt.
-        row.attribs = Jobman.objects.values_list("attribs", flat=True).get(pk=row.pk)
+        row.attribs = _persist(
+            lambda: Jobman.objects.values_list("attribs", flat=True).get(pk=row.pk)
+        )
     job_class = registry.find(row.type)
     final = job_class is None or isinstance(error, JobFailed) or row.attempts >= row.max_tries
     giving_up = job_class.gives_up(row) if job_class is not None and not final else None
@@ -184,7 +227,7 @@ def record_failed_attempt(
     if not final and job_class is not None:
         delay = job_class.backoff_for(row.attempts)
         available_at = timezone.now() + timedelta(seconds=delay)
-        if not row.record_retry(message, trace, logs, available_at):
+        if not _persist(lambda: row.record_retry(message, trace, logs, available_at)):
             return None
         # RQ's scheduler truncates to whole seconds: one more keeps it from coming early.
         steer_rq(rq_job, retry_in=delay + 1 if delay else 0)
@@ -194,7 +237,8 @@ def record_failed_attempt(
         return JobStatus.RETRYING
 
     steer_rq(rq_job, retry_in=None)
-    failed_job = row.record_failure(message, trace, logs, queues.connection_label(row.queue))
+    label = queues.connection_label(row.queue)
+    failed_job = _persist(lambda: row.record_failure(message, trace, logs, label))
     if failed_job is None:
         return None
     followups.after_finish(row)

@@ -3,10 +3,13 @@ and never lets two processes share a database connection."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -14,6 +17,8 @@ from typing import Any
 
 from django.db import close_old_connections, connections
 from django.utils.module_loading import import_string
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -48,6 +53,28 @@ def forget_inherited_connections() -> None:
             connection.connection = None
 
 
+# prctl(2) option: the signal this process gets when the thread that forked it ends.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In a work-horse: be SIGKILLed when the worker that forked it dies (Linux only).
+
+    RQ puts the horse in a process group of its own, so a SIGKILL to the worker's group
+    (what a process manager sends) would leave it running an attempt the reaper rightly
+    takes for lost and starts again: two attempts of one row at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the worker died before prctl took effect
+        os._exit(1)
+
+
 def default_worker_name() -> str:
     return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
 
@@ -56,6 +83,7 @@ class JobmanWorkerMixin:
     """What jobman adds to any RQ worker class."""
 
     _is_horse: bool
+    _worker_pid: int  # the worker's PID, recorded before it forks a work-horse
     queues: list[Queue]
     name: str
     connection: Any
@@ -83,6 +111,24 @@ class JobmanWorkerMixin:
             reaper.mark_alive(own_pipeline, self.name, ttl)
             own_pipeline.execute()
         self._reap_now_and_then()
+
+    # While a work-horse runs, its worker only watches it and sends heartbeats. Redis away
+    # for a moment must not end the worker: RQ would quit, and the horse die with it.
+
+    def maintain_heartbeats(self, job: Job) -> None:
+        try:
+            super().maintain_heartbeats(job)  # type: ignore[misc]
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            logger.warning(
+                "jobman: worker %s could not send a heartbeat (%s); its work-horse goes on",
+                self.name,
+                error,
+            )
+
+    def set_current_job_working_time(self, working_time: float, pipeline: Any = None) -> None:
+        # A failed heartbeat says so; RQ keeps the time in the worker too.
+        with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+            super().set_current_job_working_time(working_time, pipeline)  # type: ignore[misc]
 
     def _reap_now_and_then(self) -> None:
         """Look for lost attempts every REAP_INTERVAL, one worker of the fleet at a time."""
@@ -121,9 +167,11 @@ class JobmanWorkerMixin:
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         # The parent gives up its connections first, so the horse inherits none in use.
         connections.close_all()
+        self._worker_pid = os.getpid()
         super().fork_work_horse(job, queue)  # type: ignore[misc]
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
+        die_with_parent(self._worker_pid)
         forget_inherited_connections()
         super().main_work_horse(job, queue)  # type: ignore[misc]
 
