@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -203,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     results["redis"] = {"url": redis.url, "notes": redis.notes}
     print(f"bench: Redis {redis.url}; databases: {', '.join(engines)}", file=sys.stderr, flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="jobman-bench-"))
+    failed = False
     try:
         for engine in engines:
             db = (
@@ -214,18 +216,21 @@ def main(argv: list[str] | None = None) -> int:
                 results["databases"][engine] = run_suite(engine, config, redis, db, workdir)
             finally:
                 db.drop()
+            if args.json:  # keep what is done, should a later database fail
+                Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     except (services.ServiceError, RuntimeError) as error:
         print(f"bench: {error}", file=sys.stderr)
-        return 1
+        failed = True
     finally:
         redis.release()
-        for path in workdir.iterdir():
-            path.unlink()
-        workdir.rmdir()
+        shutil.rmtree(workdir, ignore_errors=True)
     results["seconds"] = round(time.perf_counter() - started, 1)
 
-    print(report.render(results))
+    if results["databases"]:
+        print(report.render(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
         print(f"bench: figures written to {args.json}", file=sys.stderr)
+    if failed:
+        return 1
     return 0

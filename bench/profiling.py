@@ -18,11 +18,12 @@ RATE = 500  # samples per second, as bench.suite starts py-spy
 # Inclusive time of these functions is reported per job: label -> pattern of a frame.
 KEY_FRAMES: dict[str, str] = {
     "dequeue (BLMOVE/LMOVE + fetch job)": r"^BaseWorker\.dequeue_job_and_maintain_ttl ",
-    "fork (os.fork in the worker)": r"^Worker\.fork_work_horse ",
+    "fork_work_horse (worker: os.fork; horse: its whole life)": r"^Worker\.fork_work_horse ",
     "waiting for the work-horse": r"^Worker\.(monitor_work_horse|wait_for_horse) ",
     "RQ prepare_job_execution": r"\.prepare_job_execution ",
     "RQ handle_job_success/failure": r"\.handle_job_(success|failure) ",
-    "RQ heartbeat after the job": r"\.heartbeat \(",
+    "heartbeats (worker's and job's)": r"\.heartbeat \(",
+    "thread start (jobman's per-job keep-alive)": r"^Thread\.start ",
     "jobman runner.run (whole attempt)": r"^run \(jobman/runner\.py",
     "jobman claim (UPDATE + SELECT)": r"^JobmanQuerySet\.claim ",
     "jobman record_success": r"^Jobman\.record_success ",
@@ -114,3 +115,33 @@ def analyse(path: str, jobs: int, elapsed: float) -> dict[str, Any]:
             parts.append(f"{role}: {top}")
     result["summary"] = "; ".join(parts)
     return result
+
+
+def top_functions(path: str, jobs: int, limit: int = 20) -> dict[str, Any]:
+    """The functions of a cProfile dump with the most cumulative time, in ms per job.
+
+    cProfile slows Python code down several times, so these say where the time goes
+    relative to each other, not how long a job takes.
+    """
+    import pstats
+
+    stats = pstats.Stats(path)
+    rows = []
+    for (filename, line, name), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        where = filename.split("site-packages/")[-1]
+        if "/jobman/" in where:
+            where = "jobman/" + where.split("/jobman/")[-1]
+        rows.append((cumulative, own, calls, f"{name} ({where}:{line})"))
+    rows.sort(reverse=True)
+    total = max(rows[0][0], 1e-9) if rows else 1e-9
+    return {
+        "raw": path,
+        "total_ms_per_job": round(total * 1000 / jobs, 3),
+        "cumulative_ms_per_job": {
+            label: round(cumulative * 1000 / jobs, 3) for cumulative, _, _, label in rows[:limit]
+        },
+        "own_ms_per_job": {
+            label: round(own * 1000 / jobs, 3)
+            for _, own, _, label in sorted(rows, key=lambda r: -r[1])[:limit]
+        },
+    }

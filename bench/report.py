@@ -6,7 +6,7 @@ from typing import Any
 
 ENGINES = {"sqlite": "SQLite (file, WAL)", "postgres": "PostgreSQL"}
 PENDING = {
-    "admin_changelist": "pending: needs the admin (Jobman changelist, 1,000,000 rows)",
+    "admin_changelist": 'see "The admin at 1,000,000 rows" (bench/admin_timing.py)',
     "prune": "pending: needs jobman_prune (prune 1,000,000 rows)",
 }
 
@@ -78,19 +78,21 @@ def throughput_rows(db: dict[str, Any]) -> list[list[str]]:
     whatif = db.get("whatif", {})
     for name, label, base in (
         ("simple-persistent", "what-if: `SimpleWorker`, CONN_MAX_AGE=None", "simple"),
-        ("fork-keep-connection", "what-if: forking, parent keeps a connection open", "fork"),
+        ("fork-warm-parent", "what-if: forking, parent runs the ORM path once first", "fork"),
+        ("fork-keep-connection", "what-if: forking, worker keeps a connection open", "fork"),
     ):
         entry, rq = whatif.get(name), workers.get(base, {}).get("rq")
-        if entry and rq:
-            value = entry["jobman"]["median"]
+        if entry and rq and "variant" in entry:
+            value, gain = entry["variant"]["median"], entry["ratio"]
             rows.append(
                 [
-                    f"{label} ({entry['jobs']} jobs)",
+                    f"{label} ({entry['jobs']} jobs; jobman as it is: "
+                    f"{_num(entry['jobman']['median'])}, gain x{gain:.2f})",
                     _num(rq["median"]) + " (above)",
                     _num(value),
                     _ratio(round(value / rq["median"], 3), 0.85),
                     _goal(0.85),
-                    _cpu({"rq": rq, "jobman": entry["jobman"]}),
+                    _cpu({"rq": rq, "jobman": entry["variant"]}),
                 ]
             )
     return rows
@@ -222,6 +224,14 @@ def render_database(engine: str, db: dict[str, Any]) -> list[str]:
     return out
 
 
+def render_faults(engine: str, faults: dict[str, Any]) -> list[str]:
+    out = [f"#### Minor page faults per job on {ENGINES.get(engine, engine)} (median)", ""]
+    rows = [[case, f"{v['worker']:,.0f}", f"{v['horses']:,.0f}"] for case, v in faults.items()]
+    out += _table(["run", "worker process", "work-horses"], rows)
+    out.append("")
+    return out
+
+
 def render_counts(engine: str, counts: dict[str, Any]) -> list[str]:
     out = [f"#### Per job on {ENGINES.get(engine, engine)}: statements and round trips", ""]
     rows = []
@@ -285,6 +295,9 @@ def render(results: dict[str, Any]) -> str:
         if db.get("counts"):
             out += render_counts(engine, db["counts"])
     for engine, db in results.get("databases", {}).items():
+        if db.get("faults_per_job"):
+            out += render_faults(engine, db["faults_per_job"])
+    for engine, db in results.get("databases", {}).items():
         profile = db.get("profile")
         if profile and "skipped" not in profile:
             out += [
@@ -293,6 +306,17 @@ def render(results: dict[str, Any]) -> str:
             ]
             for case, entry in profile.items():
                 if case == "dir":
+                    continue
+                if case == "dispatch":
+                    for mode, data in entry.items():
+                        top = ", ".join(
+                            f"{name} {ms:.3f}"
+                            for name, ms in list(data["cumulative_ms_per_job"].items())[2:10]
+                        )
+                        out.append(
+                            f"- jobman dispatch, {mode} (cProfile, ms/job under the profiler, "
+                            f"total {data['total_ms_per_job']:.3f}): {top}"
+                        )
                     continue
                 out.append(f"- {case}: {entry.get('summary', '')}")
             out.append("")

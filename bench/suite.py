@@ -36,11 +36,11 @@ class Config:
     rounds: int = 3
     sections: list[str] = field(default_factory=list)
     # Worker throughput: jobs drained per run.
-    fork_jobs: int = 300
-    simple_jobs: int = 800
-    pool_jobs: int = 300
-    failing_fork_jobs: int = 200
-    failing_simple_jobs: int = 400
+    fork_jobs: int = 250
+    simple_jobs: int = 500
+    pool_jobs: int = 250
+    failing_fork_jobs: int = 150
+    failing_simple_jobs: int = 250
     failing_classes: list[str] = field(default_factory=lambda: ["fork", "simple"])
     # Dispatch: jobs one at a time, and bulk calls of bulk_size jobs.
     dispatch_single: int = 1000
@@ -48,11 +48,11 @@ class Config:
     dispatch_bulk_calls: int = 5
     # The million-row table.
     fill_rows: int = 1_000_000
-    million_simple_jobs: int = 400
+    million_simple_jobs: int = 300
     million_fork_jobs: int = 150
     million_classes: list[str] = field(default_factory=lambda: ["fork", "simple"])
     # Memory: RSS sampled at the first job, at jobs/10 and at the last job.
-    memory_simple_jobs: int = 4000
+    memory_simple_jobs: int = 2500
     memory_fork_jobs: int = 800
     memory_systems: list[str] = field(default_factory=lambda: ["jobman"])
     # Per-job counts (runs of n and 2n jobs); which cases ("all" or a list).
@@ -120,23 +120,29 @@ def ratio(jobman: float, rq: float) -> float | None:
 Sample = tuple[float, float]
 
 
-def alternate(rounds: int, measure: Callable[[str], Sample]) -> dict[str, Any]:
-    """Measure both systems ``rounds`` times, alternating which goes first."""
-    rates: dict[str, list[float]] = {system: [] for system in SYSTEMS}
-    cpus: dict[str, list[float]] = {system: [] for system in SYSTEMS}
+def alternate(
+    rounds: int, measure: Callable[[str], Sample], labels: tuple[str, str] = SYSTEMS
+) -> dict[str, Any]:
+    """Measure both sides ``rounds`` times, alternating which goes first.
+
+    ``ratio`` is the second side's median over the first's (jobman / bare RQ by default).
+    """
+    rates: dict[str, list[float]] = {label: [] for label in labels}
+    cpus: dict[str, list[float]] = {label: [] for label in labels}
     for index in range(rounds):
-        order = SYSTEMS if index % 2 == 0 else tuple(reversed(SYSTEMS))
-        for system in order:
-            rate, cpu = measure(system)
-            rates[system].append(rate)
-            cpus[system].append(cpu)
+        order = labels if index % 2 == 0 else tuple(reversed(labels))
+        for label in order:
+            rate, cpu = measure(label)
+            rates[label].append(rate)
+            cpus[label].append(cpu)
     result: dict[str, Any] = {}
-    for system in SYSTEMS:
-        result[system] = summary(rates[system])
-        result[system]["cpu_ms_per_job"] = round(median(cpus[system]), 3)
-    result["ratio"] = ratio(result["jobman"]["median"], result["rq"]["median"])
-    # Above 1 when jobman spends less CPU per job than bare RQ: comparable to "ratio".
-    result["cpu_ratio"] = ratio(result["rq"]["cpu_ms_per_job"], result["jobman"]["cpu_ms_per_job"])
+    for label in labels:
+        result[label] = summary(rates[label])
+        result[label]["cpu_ms_per_job"] = round(median(cpus[label]), 3)
+    first, second = labels
+    result["ratio"] = ratio(result[second]["median"], result[first]["median"])
+    # Above 1 when the second side spends less CPU per job than the first: like "ratio".
+    result["cpu_ratio"] = ratio(result[first]["cpu_ms_per_job"], result[second]["cpu_ms_per_job"])
     return result
 
 
@@ -367,6 +373,7 @@ def run_workers(system: str, run: Run, workdir: Path, config: Config) -> dict[st
         "pids": [r["pid"] for r in results],
         "rss_kib": [r["rss_kib"] for r in results],
         "cpu": sum(r["cpu"] for r in results),
+        "faults": [sum(r["minor_faults"][i] for r in results) for i in (0, 1)],
         "start": min(r["start"] for r in results),
         "end": max(r["end"] for r in results),
     }
@@ -432,12 +439,33 @@ def throughput(
                 raise RuntimeError(f"{error}\nworkers' log:\n{tail}") from None
             log(f"  {error}; running it again. Workers' log:\n{tail}")
     rate, cpu = jobs / timing["elapsed"], timing["cpu"] * 1000 / jobs
+    FAULTS.setdefault((system, run.worker_class, run.variant, failing), []).append(
+        (timing["faults"][0] / jobs, timing["faults"][1] / jobs)
+    )
     label = f"{run.worker_class}x{run.processes}{' ' + run.variant if run.variant else ''}"
     log(
         f"  {system:6} {label} {'failing ' if failing else ''}{jobs} jobs: "
         f"{timing['elapsed']:.2f} s, {rate:.0f} jobs/s, CPU {cpu:.2f} ms/job"
     )
     return rate, cpu
+
+
+# Minor page faults per job of every throughput run: (worker, work-horses), by
+# (system, worker class, variant, failing). Reported as medians in "faults".
+FAULTS: dict[tuple[str, str, str, bool], list[tuple[float, float]]] = {}
+
+
+def fault_summary() -> dict[str, Any]:
+    result = {}
+    for (system, worker_class, variant, failing), values in sorted(FAULTS.items()):
+        key = "-".join(
+            p for p in (system, worker_class, variant, "failing" if failing else "") if p
+        )
+        result[key] = {
+            "worker": round(median(v[0] for v in values), 1),
+            "horses": round(median(v[1] for v in values), 1),
+        }
+    return result
 
 
 # ---------------------------------------------------------------- sections
@@ -608,28 +636,45 @@ def section_failing(services: Services, config: Config, workdir: Path) -> dict[s
 
 
 def section_whatif(services: Services, config: Config, workdir: Path) -> dict[str, Any]:
-    """jobman with a setting or a prototype change, to size a suggestion (jobman only).
+    """jobman with a setting or a prototype change against jobman as it is, alternating.
+
+    The variant's gain (its median over jobman's) sizes a suggestion; times the
+    jobman/RQ ratio of the workers section it estimates where jobman would stand.
 
     ``simple-persistent``: SimpleWorker with CONN_MAX_AGE=None, so it keeps its connection
-    across jobs. ``fork-keep-connection``: the forking worker's parent keeps one idle
-    connection open (see ``bench.workerproc.keep_connection_worker``).
+    across jobs. ``fork-warm-parent`` and (SQLite) ``fork-keep-connection``: see
+    ``bench.workerproc.prepare_variant``.
     """
+    from django.db import connection
+
     cases = {
         "simple-persistent": (
             Run("simple", env={"JOBMAN_BENCH_CONN_MAX_AGE": "none"}),
             config.simple_jobs,
         ),
-        "fork-keep-connection": (Run("fork", variant="keep-connection"), config.fork_jobs),
+        "fork-warm-parent": (Run("fork", variant="warm-parent"), config.fork_jobs),
     }
+    if connection.vendor == "sqlite":
+        cases["fork-keep-connection"] = (Run("fork", variant="keep-connection"), config.fork_jobs)
+    baselines = {"simple": Run("simple"), "fork": Run("fork")}
     result: dict[str, Any] = {}
     for name, (run, jobs) in cases.items():
-        log(f"what-if: {name}")
-        samples = [
-            throughput(services, "jobman", run, jobs, workdir, config) for _ in range(config.rounds)
-        ]
-        entry = summary([rate for rate, _ in samples])
-        entry["cpu_ms_per_job"] = round(median(cpu for _, cpu in samples), 3)
-        result[name] = {"jobman": entry, "jobs": jobs}
+        log(f"what-if: {name} (against jobman as it is)")
+        result[name] = {
+            **alternate(
+                config.rounds,
+                lambda label, run=run, jobs=jobs: throughput(
+                    services,
+                    "jobman",
+                    run if label == "variant" else baselines[run.worker_class],
+                    jobs,
+                    workdir,
+                    config,
+                ),
+                labels=("jobman", "variant"),
+            ),
+            "jobs": jobs,
+        }
     return result
 
 
@@ -805,6 +850,7 @@ def section_profile(services: Services, config: Config, workdir: Path) -> dict[s
     out.mkdir(parents=True, exist_ok=True)
     engine = os.environ.get("JOBMAN_BENCH_DB", "db")
     result: dict[str, Any] = {"dir": str(out)}
+    result["dispatch"] = profile_dispatch(services, config, out / f"{engine}-dispatch")
     for worker_class, jobs in (
         ("simple", config.profile_simple_jobs),
         ("fork", config.profile_fork_jobs),
@@ -819,6 +865,37 @@ def section_profile(services: Services, config: Config, workdir: Path) -> dict[s
             result[f"{system}-{worker_class}"] = profiling.analyse(
                 f"{stem}.0.txt", jobs, timing["elapsed"]
             )
+    return result
+
+
+def profile_dispatch(services: Services, config: Config, stem: Path) -> dict[str, Any]:
+    """cProfile of jobman's dispatch (one at a time, and dispatch_many) in this process."""
+    import cProfile
+
+    from bench import profiling
+    from bench.benchapp.jobs import NoopJob
+
+    result = {}
+    cases: dict[str, tuple[Callable[[], object], int]] = {
+        "single": (
+            lambda: [NoopJob.dispatch({}) for _ in range(config.dispatch_single)],
+            config.dispatch_single,
+        ),
+        "bulk": (
+            lambda: [
+                NoopJob.dispatch_many([{} for _ in range(config.dispatch_bulk_size)])
+                for _ in range(config.dispatch_bulk_calls)
+            ],
+            config.dispatch_bulk_size * config.dispatch_bulk_calls,
+        ),
+    }
+    for name, (body, jobs) in cases.items():
+        services.reset()
+        profiler = cProfile.Profile()
+        profiler.runcall(body)
+        path = f"{stem}-{name}.prof"
+        profiler.dump_stats(path)
+        result[name] = profiling.top_functions(path, jobs)
     return result
 
 
@@ -903,6 +980,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             Path(out_path).write_text(json.dumps(results, indent=2))
     finally:
+        results["faults_per_job"] = fault_summary()
         services.keep_below = 0
         services.reset()
         shutil.rmtree(workdir, ignore_errors=True)

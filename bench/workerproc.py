@@ -20,12 +20,11 @@ import os
 import resource
 import sys
 import time
-from typing import Any
 
 QUEUE = "default"
 
 
-def build_worker(system: str, worker_class: str, variant: str = "") -> object:
+def build_worker(system: str, worker_class: str) -> object:
     from rq import Queue, SimpleWorker, Worker
     from rq.serializers import JSONSerializer
 
@@ -35,8 +34,6 @@ def build_worker(system: str, worker_class: str, variant: str = "") -> object:
     if system == "jobman":
         # What jobman_work does: the queue and connection from RQ_QUEUES.
         cls = JobmanWorker if worker_class == "fork" else JobmanSimpleWorker
-        if variant == "keep-connection":
-            cls = keep_connection_worker()
         connection = queues.get_connection(QUEUE)
         return cls([queues.get_queue(QUEUE)], connection=connection)
     from django.conf import settings
@@ -59,25 +56,56 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def keep_connection_worker() -> type:
-    """What-if prototype, not jobman's behaviour: the forking worker's parent keeps one
-    idle database connection open instead of closing all before each fork.
+def minor_faults() -> tuple[int, int]:
+    """Minor page faults of this process, and of its reaped children (the work-horses).
 
-    The horse still forgets the inherited connection and opens its own, so no connection
-    is used by two processes; on SQLite the horse's close is then no longer the last one,
-    which spares a WAL checkpoint (and the -wal file's deletion) per job.
+    In a work-horse nearly all of them are copy-on-write copies of pages it shares with
+    the worker: every Python object the horse touches has its page copied.
     """
-    from django.db import connection
-    from rq import Worker
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_minflt, children.ru_minflt
 
-    from jobman.worker import JobmanWorker
 
-    class KeepConnectionJobmanWorker(JobmanWorker):
-        def fork_work_horse(self, job: Any, queue: Any) -> None:
-            connection.ensure_connection()
-            Worker.fork_work_horse(self, job, queue)
+def prepare_variant(variant: str) -> object:
+    """What-if prototypes of jobman changes, applied from outside jobman's code.
 
-    return KeepConnectionJobmanWorker
+    ``keep-connection`` (SQLite): the worker holds one more, idle connection to the
+    database file for its whole life, as jobman's forking worker would if it kept its own
+    connection instead of closing all before each fork. A horse's connection is then no
+    longer the last one to the file when it closes, which spares a WAL checkpoint (and the
+    removal and re-creation of the -wal file) per job. The horse never touches it.
+
+    ``warm-parent``: before the first fork, the worker runs the ORM paths of an attempt
+    once (a claim and a finishing UPDATE of a row that does not exist), then closes its
+    connection, so the horses inherit Django's lazily built state instead of building it
+    again in every horse.
+
+    Returns what must stay referenced while the worker runs.
+    """
+    from django.db import connection, connections
+
+    if variant == "keep-connection":
+        import sqlite3
+
+        if connection.vendor != "sqlite":
+            raise SystemExit("the keep-connection variant is for SQLite")
+        keeper = sqlite3.connect(str(connection.settings_dict["NAME"]))
+        keeper.execute("SELECT COUNT(*) FROM jobmans WHERE id = 0").fetchone()
+        return keeper
+    if variant == "warm-parent":
+        from django.utils import timezone
+
+        from jobman.models import Jobman
+
+        Jobman.objects.claim(-1, worker="warm-up")
+        Jobman.objects.filter(pk=-1, status="running", attempts=0).update(
+            status="completed", completed_at=timezone.now(), updated_at=timezone.now()
+        )
+        connections.close_all()
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe", metavar="PATH", help="record SQL and Redis events to PATH")
     parser.add_argument(
         "--variant",
-        choices=["", "keep-connection"],
+        choices=["", "keep-connection", "warm-parent"],
         default="",
-        help="a what-if prototype of a jobman change (see keep_connection_worker)",
+        help="a what-if prototype of a jobman change (see prepare_variant)",
     )
     args = parser.parse_args(argv)
 
@@ -103,22 +131,30 @@ def main(argv: list[str] | None = None) -> int:
         from bench import probes
 
         probes.install(args.probe)
-    worker = build_worker(args.system, args.worker_class, args.variant)
+    worker = build_worker(args.system, args.worker_class)
+    kept = prepare_variant(args.variant)
 
-    print(f"READY {os.getpid()}", flush=True)
+    pid = os.getpid()
+    print(f"READY {pid}", flush=True)
     if not sys.stdin.readline():
         return 1
     start_wall = time.time()
-    start, start_cpu = time.perf_counter(), cpu_seconds()
+    start, start_cpu, start_faults = time.perf_counter(), cpu_seconds(), minor_faults()
     worker.work(burst=True, logging_level="WARNING", with_scheduler=False)  # type: ignore[attr-defined]
     elapsed = time.perf_counter() - start
+    if os.getpid() != pid:
+        # A work-horse that raised out of RQ's horse code lands here: it must not report.
+        os._exit(1)
+    faults = minor_faults()
     result = {
-        "pid": os.getpid(),
+        "pid": pid,
         "start": start_wall,
         "end": start_wall + elapsed,
         "cpu": cpu_seconds() - start_cpu,
+        "minor_faults": [faults[0] - start_faults[0], faults[1] - start_faults[1]],
         "elapsed": elapsed,
         "rss_kib": rss_kib(),
+        "variant_state": kept is not None,
     }
     print("RESULT " + json.dumps(result), flush=True)
     return 0
