@@ -1,4 +1,4 @@
-"""The admin: a read-only history of every job, actions that go through ``operations``.
+"""The admin: a read-only history of every job and batch, actions that go through ``operations``.
 
 Built for tables of millions of rows: the changelist never counts the whole table, its
 filters take their choices from the job registry and ``RQ_QUEUES`` instead of a
@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import calendar
 import json
+import uuid
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
-from typing import Any, ClassVar
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import URLPattern, path, reverse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import formats, timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -33,7 +35,13 @@ from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
 from jobman import dashboard, operations, queues, registry
-from jobman.models import FailedJob, Jobman, JobStatus
+from jobman.dashboard import charts
+from jobman.dashboard.figures import BATCH_STATE_COLOURS, BATCH_STATES, batch_state
+from jobman.jobs import JobmanJob
+from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
 
 # Rows one action may act on. Beyond it the action changes nothing and points to the
 # commands, which work in batches outside a web request.
@@ -51,6 +59,17 @@ HEAVY_FIELDS = ("attribs", "logs", "error_message", "exception")
 
 # A row's page posts its buttons to the changelist's actions with this field, to come back.
 NEXT_FIELD = "_jobman_next"
+
+# Steps of a chain a job's page lists, around its own; jobs a batch's page lists. Each is
+# one query with this limit, however long the chain or large the batch.
+CHAIN_STEPS_SHOWN = 100
+BATCH_JOBS_SHOWN = 100
+
+# The Controls fieldset of a job's page: each field shows only on the rows it concerns.
+CONTROL_FIELDS = ("delay_display", "unique_display", "chain_display", "batch_display")
+
+# What the chain writes in the logs of a step it cancels (see followups).
+CHAIN_CANCEL_NOTE = "cancelled: step "
 
 PERMISSION_RETRY = "jobman.retry_jobman"
 PERMISSION_REQUEUE = "jobman.requeue_jobman"
@@ -273,6 +292,74 @@ class EverFailedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class BatchFilter(admin.SimpleListFilter):
+    """The jobs of one batch, as linked from the batch's page; offered only when chosen."""
+
+    title = "batch"
+    parameter_name = "batch__id__exact"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        chosen = self.value()
+        return [(chosen, f"batch {chosen}")] if chosen else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            raise IncorrectLookupParameters(f"not a batch id: {value!r}")
+        return queryset.filter(batch_id=int(value))
+
+
+class ChainFilter(admin.SimpleListFilter):
+    """The steps of one chain, as linked from a step's page; offered only when chosen."""
+
+    title = "chain"
+    parameter_name = "chain_id__exact"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        chosen = self.value()
+        return [(chosen, f"chain {chosen[:8]}")] if chosen else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if not value:
+            return queryset
+        try:
+            chain_id = uuid.UUID(value)
+        except ValueError:
+            raise IncorrectLookupParameters(f"not a chain id: {value!r}") from None
+        return queryset.filter(chain_id=chain_id)
+
+
+class BatchStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        return list(BATCH_STATES.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value == "cancelled":
+            return queryset.filter(cancelled_at__isnull=False)
+        if value == "running":
+            return queryset.filter(cancelled_at__isnull=True, finished_at__isnull=True)
+        if value == "completed":
+            return queryset.filter(cancelled_at__isnull=True, finished_at__isnull=False, failed=0)
+        if value == "failed":
+            return queryset.filter(
+                cancelled_at__isnull=True, finished_at__isnull=False, failed__gt=0
+            )
+        return queryset
+
+
 # Display helpers
 
 
@@ -305,6 +392,62 @@ def format_seconds(seconds: float | None) -> str:
     if whole < 3600:
         return f"{whole // 60} min {whole % 60:02d} s"
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def format_span(seconds: float) -> str:
+    """A span of time to the second: ``30 s``, ``4 min 05 s``, ``2 h 03 min``, ``3 d 04 h``."""
+    whole = round(abs(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    if whole < 86400:
+        return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+    return f"{whole // 86400} d {whole % 86400 // 3600:02d} h"
+
+
+def moment(when: datetime) -> SafeString:
+    return format_html('<time datetime="{}">{}</time>', when.isoformat(), _when(when))
+
+
+def batch_badge(batch: JobBatch) -> SafeString:
+    state = batch_state(batch)
+    return format_html(
+        '<span class="jobman-status jobman-status-{}" data-state="{}">{}</span>',
+        BATCH_STATE_COLOURS[state],
+        state,
+        BATCH_STATES[state],
+    )
+
+
+def batch_progress(batch: JobBatch) -> SafeString:
+    """The bar, then the figures it draws."""
+    finished = batch.total - batch.pending
+    failed = format_html(", {} failed", batch.failed) if batch.failed else ""
+    return format_html(
+        '<span class="jobman-progress-box">{} <span class="jobman-progress-text">'
+        "{} of {} finished ({} %){}</span></span>",
+        charts.progress_bar(
+            batch.total, batch.pending, batch.failed, cancelled=batch.cancelled_at is not None
+        ),
+        finished,
+        batch.total,
+        batch.progress,
+        failed,
+    )
+
+
+def batch_label(batch: JobBatch) -> str:
+    return f"batch {batch.pk}" + (f" {batch.name!r}" if batch.name else "")
+
+
+def admin_url(site: admin.AdminSite, name: str, *args: Any, query: str = "") -> str | None:
+    """The URL of page ``name`` of ``site``, or None when that site does not serve it."""
+    try:
+        url = reverse(f"{site.name}:{name}", args=args, current_app=site.name)
+    except NoReverseMatch:
+        return None
+    return url + query
 
 
 def finished_at(row: Jobman) -> datetime | None:
@@ -486,7 +629,7 @@ class JobmanAdmin(ReadOnlyAdmin):
         "duration",
         "completed_code",
     )
-    list_filter = ("status", JobTypeFilter, QueueFilter, EverFailedFilter)
+    list_filter = ("status", JobTypeFilter, QueueFilter, EverFailedFilter, BatchFilter, ChainFilter)
     date_hierarchy = "created_at"
     search_fields = ("type", "error_message")
     search_help_text = "An id (42 or #42), or text found in the type or the error message."
@@ -534,6 +677,7 @@ class JobmanAdmin(ReadOnlyAdmin):
         "logs_display",
         "failed_jobs_display",
         "rq_job_display",
+        *CONTROL_FIELDS,
     )
 
     class Media:
@@ -574,6 +718,46 @@ class JobmanAdmin(ReadOnlyAdmin):
         if pk is not None:
             return queryset.filter(pk=pk), False
         return super().get_search_results(request, queryset, search_term)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Jobman | None = None) -> _FieldsetSpec:
+        """The fieldsets, with a Controls one, after the timeline, for the controls in use."""
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is None:
+            return fieldsets
+        relevant = {
+            "delay_display": obj.available_at is not None,
+            "unique_display": obj.unique_key is not None or _unique_class(obj) is not None,
+            "chain_display": obj.chain_id is not None,
+            "batch_display": self._batch_of(obj) is not None,
+        }
+        shown = tuple(name for name in CONTROL_FIELDS if relevant[name])
+        if shown:
+            fieldsets.insert(2, ("Controls", {"fields": shown}))
+        return fieldsets
+
+    def _batch_of(self, row: Jobman) -> tuple[JobBatch, str | None] | None:
+        """The row's batch and, for a callback job, which callback it is; read once per row."""
+        cached: tuple[JobBatch, str | None] | None
+        try:
+            return row._jobman_batch  # type: ignore[attr-defined, no-any-return]
+        except AttributeError:
+            pass
+        cached = None
+        if row.batch_id is not None:
+            batch = JobBatch.objects.filter(pk=row.batch_id).defer("callbacks").first()
+            cached = (batch, None) if batch is not None else None
+        elif isinstance(row.attribs, dict) and type(row.attribs.get("batch_id")) is int:
+            # Callback jobs carry their batch's id in their attribs.
+            batch = JobBatch.objects.filter(pk=row.attribs["batch_id"]).first()
+            if batch is not None:
+                which = [
+                    name
+                    for name, spec in batch.callbacks.items()
+                    if isinstance(spec, dict) and spec.get("type") == row.type
+                ]
+                cached = (batch, " or ".join(which)) if which else None
+        row._jobman_batch = cached  # type: ignore[attr-defined]
+        return cached
 
     # Columns
 
@@ -684,6 +868,160 @@ class JobmanAdmin(ReadOnlyAdmin):
     @admin.display(description="RQ job")
     def rq_job_display(self, row: Jobman) -> SafeString:
         return format_html("<code>{}</code>: {}", row.rq_job_id, rq_job_state(row))
+
+    # Controls
+
+    @admin.display(description="delay")
+    def delay_display(self, row: Jobman) -> SafeString | str:
+        """When the row may start: a dispatch's delay, a retry's backoff, or a release."""
+        at = row.available_at
+        if at is None:
+            return "-"
+        after = format_span((at - row.created_at).total_seconds())
+        ahead = (at - timezone.now()).total_seconds()
+        if row.status in JobStatus.waiting() and ahead > 0:
+            what = "Next attempt" if row.status == JobStatus.RETRYING else "Runs"
+            return format_html(
+                '<span class="jobman-delay">{} not before {} (in {}), {} after dispatch.</span>',
+                what,
+                moment(at),
+                format_span(ahead),
+                after,
+            )
+        return format_html(
+            '<span class="jobman-delay">Held until {}, {} after dispatch.</span>', moment(at), after
+        )
+
+    @admin.display(description="unique")
+    def unique_display(self, row: Jobman) -> SafeString | str:
+        job_class = _unique_class(row)
+        if job_class is None and row.unique_key is None:
+            return "-"
+        rule = ""
+        if job_class is not None:
+            until = "starts" if job_class.unique_until == "processing" else "finishes"
+            rule = f"unique per unique id until it {until}"
+            if job_class.unique_for is not None:
+                rule += f", for {format_span(job_class.unique_for)} after dispatch at most"
+        if row.unique_key is None:
+            return format_html(
+                '<span class="jobman-unique">Not held: another job of this type with the same '
+                "unique id may be dispatched ({}).</span>",
+                rule,
+            )
+        expiry: SafeString | str = ""
+        if job_class is not None and job_class.unique_for is not None:
+            ends = row.created_at + timedelta(seconds=job_class.unique_for)
+            expiry = format_html(
+                " It {} at {}{}.",
+                "expired" if ends <= timezone.now() else "expires",
+                moment(ends),
+                ": the next dispatch takes it over" if ends <= timezone.now() else "",
+            )
+        return format_html(
+            '<span class="jobman-unique"><code>{}</code> held: dispatching {} with this unique '
+            "id returns this job{}.{}</span>",
+            row.unique_key,
+            row.type,
+            f" ({rule})" if rule else "",
+            expiry,
+        )
+
+    @admin.display(description="chain")
+    def chain_display(self, row: Jobman) -> SafeString | str:
+        if row.chain_id is None:
+            return "-"
+        position = row.chain_position or 0
+        start = max(position - CHAIN_STEPS_SHOWN // 2, 0)
+        steps = list(
+            Jobman.objects.filter(chain_id=row.chain_id, chain_position__gte=start)
+            .order_by("chain_position")
+            .values_list("pk", "chain_position", "type", "status")[: CHAIN_STEPS_SHOWN + 1]
+        )
+        more = len(steps) > CHAIN_STEPS_SHOWN
+        steps = steps[:CHAIN_STEPS_SHOWN]
+        last = (steps[-1][1] or 0) if steps else position
+        total = f"more than {last + 1}" if more else str(last + 1)
+        site = self.admin_site
+        items = []
+        for pk, step, job_type, status in steps:
+            current = pk == row.pk
+            url = None if current else admin_url(site, "jobman_jobman_change", pk)
+            label = (
+                format_html("#{}", pk)
+                if url is None
+                else format_html('<a href="{}">#{}</a>', url, pk)
+            )
+            items.append(
+                format_html(
+                    '<li value="{}" class="jobman-chain-step{}" data-jobman-id="{}"{}>'
+                    "{} {} {}{}</li>",
+                    (step or 0) + 1,
+                    " jobman-current" if current else "",
+                    pk,
+                    mark_safe(' aria-current="step"') if current else "",
+                    label,
+                    job_type,
+                    status_badge(status),
+                    mark_safe(" <strong>this job</strong>") if current else "",
+                )
+            )
+        parts = [
+            format_html(
+                '<p class="jobman-chain-position">Step {} of {} of chain <code>{}</code>.</p>',
+                position + 1,
+                total,
+                row.chain_id,
+            )
+        ]
+        if start:
+            parts.append(format_html('<p class="jobman-muted">Steps 1 to {} not shown.</p>', start))
+        parts.append(format_html('<ol class="jobman-chain">{}</ol>', mark_safe("".join(items))))
+        if more:
+            parts.append(format_html('<p class="jobman-muted">{}</p>', "Later steps not shown."))
+        if row.status == JobStatus.CANCELLED:
+            reason = _chain_cancel_reason(row.logs)
+            if reason:
+                parts.append(format_html('<p class="jobman-chain-reason">Why: {}</p>', reason))
+        listing = admin_url(
+            site, "jobman_jobman_changelist", query=f"?{ChainFilter.parameter_name}={row.chain_id}"
+        )
+        if listing is not None:
+            parts.append(format_html('<p><a href="{}">All its steps in the list</a></p>', listing))
+        return mark_safe("".join(parts))
+
+    @admin.display(description="batch")
+    def batch_display(self, row: Jobman) -> SafeString | str:
+        found = self._batch_of(row)
+        if found is None:
+            return "-"
+        batch, callback = found
+        site = self.admin_site
+        url = admin_url(site, "jobman_jobbatch_change", batch.pk)
+        name = batch_label(batch)
+        link = format_html('<a href="{}">{}</a>', url, name) if url is not None else name
+        if callback is not None:
+            return format_html(
+                '<span class="jobman-batch">The {} callback of {} {}.</span>',
+                callback,
+                link,
+                batch_badge(batch),
+            )
+        listing = admin_url(
+            site, "jobman_jobman_changelist", query=f"?{BatchFilter.parameter_name}={batch.pk}"
+        )
+        jobs = (
+            format_html(' <a href="{}">All its jobs in the list</a>', listing)
+            if listing is not None
+            else ""
+        )
+        return format_html(
+            '<p class="jobman-batch">{} {}</p><p>{}</p><p>{}</p>',
+            link,
+            batch_badge(batch),
+            batch_progress(batch),
+            jobs,
+        )
 
     # Actions: each through operations, each with its own permission.
 
@@ -811,10 +1149,27 @@ class JobmanAdmin(ReadOnlyAdmin):
     ) -> HttpResponse:
         if obj is not None:
             context["jobman_object_actions"] = self.object_actions(request, obj)
-            context["jobman_changelist_url"] = reverse(
+            context["jobman_action_url"] = reverse(
                 f"{self.admin_site.name}:jobman_jobman_changelist"
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+def _unique_class(row: Jobman) -> type[JobmanJob] | None:
+    """The row's job class, when it makes its jobs unique."""
+    job_class = registry.find(row.type)
+    if job_class is None or job_class.unique_id is JobmanJob.unique_id:
+        return None
+    return job_class
+
+
+def _chain_cancel_reason(logs: str) -> str:
+    """The note the chain wrote when it cancelled this step, without its timestamp."""
+    for line in reversed(logs.splitlines()):
+        at = line.find(CHAIN_CANCEL_NOTE)
+        if at >= 0:
+            return line[at:]
+    return ""
 
 
 def rq_job_state(row: Jobman) -> str:
@@ -948,3 +1303,289 @@ class FailedJobAdmin(ReadOnlyAdmin):
                 )
             )
         return self.report(request, lines or [(messages.INFO, "Nothing to forget.")])
+
+
+# Batches
+
+
+@admin.register(JobBatch)
+class JobBatchAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "name_display",
+        "state_display",
+        "progress_display",
+        "jobs",
+        "pending",
+        "failed",
+        "created",
+        "finished",
+    )
+    list_display_links = ("id", "name_display")
+    list_filter = (BatchStateFilter,)
+    search_fields = ("name",)
+    search_help_text = "An id (5 or #5), or text found in the name."
+    # Newest first, by the primary key's index.
+    ordering = ("-pk",)
+    sortable_by = ("id",)
+    change_form_template = "admin/jobman/jobman/change_form.html"
+    actions = ("cancel_batch_action",)
+    fieldsets = (
+        (None, {"fields": ("id", "name", "state_display", "progress_display", "counts")}),
+        ("Timeline", {"fields": ("timeline",)}),
+        ("Callbacks", {"fields": ("callbacks_display",)}),
+        ("Jobs", {"fields": ("jobs_display",)}),
+    )
+    readonly_fields = (
+        "id",
+        "name",
+        "state_display",
+        "progress_display",
+        "counts",
+        "timeline",
+        "callbacks_display",
+        "jobs_display",
+    )
+
+    class Media:
+        css: ClassVar[dict[str, tuple[str, ...]]] = {"all": ("jobman/admin.css",)}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[JobBatch]:
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "jobman_jobbatch_changelist":
+            queryset = queryset.defer("callbacks")
+        return queryset
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[JobBatch], search_term: str
+    ) -> tuple[QuerySet[JobBatch], bool]:
+        pk = _numeric_term(search_term)
+        if pk is not None:
+            return queryset.filter(pk=pk), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def jobs_url(self, batch: JobBatch, query: str = "") -> str | None:
+        """The jobs list, filtered to the batch's jobs, if this site serves it."""
+        return admin_url(
+            self.admin_site,
+            "jobman_jobman_changelist",
+            query=f"?{BatchFilter.parameter_name}={batch.pk}{query}",
+        )
+
+    # Columns
+
+    @admin.display(description="name")
+    def name_display(self, batch: JobBatch) -> str:
+        return batch.name or "(no name)"
+
+    @admin.display(description="state")
+    def state_display(self, batch: JobBatch) -> SafeString:
+        return batch_badge(batch)
+
+    @admin.display(description="progress")
+    def progress_display(self, batch: JobBatch) -> SafeString:
+        return batch_progress(batch)
+
+    @admin.display(description="jobs")
+    def jobs(self, batch: JobBatch) -> SafeString | int:
+        url = self.jobs_url(batch)
+        return format_html('<a href="{}">{}</a>', url, batch.total) if url else batch.total
+
+    @admin.display(description="created", ordering="pk")
+    def created(self, batch: JobBatch) -> str:
+        return _when(batch.created_at)
+
+    @admin.display(description="finished")
+    def finished(self, batch: JobBatch) -> str:
+        return _when(batch.finished_at)
+
+    # The change page
+
+    @admin.display(description="jobs")
+    def counts(self, batch: JobBatch) -> SafeString:
+        return format_html(
+            "{} in all: {} not finished yet, {} failed, {} finished otherwise "
+            "(completed or cancelled).",
+            batch.total,
+            batch.pending,
+            batch.failed,
+            max(batch.total - batch.pending - batch.failed, 0),
+        )
+
+    @admin.display(description="timeline")
+    def timeline(self, batch: JobBatch) -> SafeString:
+        events = [
+            (when, kind)
+            for when, kind in (
+                (batch.created_at, "created"),
+                (batch.first_failed_at, "first failure"),
+                (batch.cancelled_at, "cancelled"),
+                (batch.finished_at, "finished"),
+            )
+            if when is not None
+        ]
+        events.sort(key=lambda event: event[0])
+        return format_html(
+            '<ol class="jobman-timeline">{}</ol>',
+            format_html_join(
+                "",
+                '<li class="jobman-event-{}">{} <strong>{}</strong></li>',
+                ((kind.replace(" ", "-"), moment(when), kind) for when, kind in events),
+            ),
+        )
+
+    @admin.display(description="callbacks")
+    def callbacks_display(self, batch: JobBatch) -> SafeString:
+        callbacks = batch.callbacks if isinstance(batch.callbacks, dict) else {}
+        rows = []
+        for which in ("then", "catch", "finally"):
+            spec = callbacks.get(which)
+            if not isinstance(spec, dict):
+                continue
+            rows.append(
+                format_html(
+                    '<tr data-callback="{}"><th scope="row">{}</th><td>{}</td><td>{}</td>'
+                    "<td>{}</td><td>{}</td></tr>",
+                    which,
+                    which,
+                    spec.get("type", ""),
+                    spec.get("queue") or "",
+                    pretty_json(spec.get("attribs", {})),
+                    _callback_state(batch, which),
+                )
+            )
+        if not rows:
+            return format_html('<span class="jobman-empty">{}</span>', "none")
+        return format_html(
+            '<table class="jobman-callbacks"><thead><tr><th>When</th><th>Type</th>'
+            "<th>Queue</th><th>Attribs</th><th>Sent</th></tr></thead><tbody>{}</tbody></table>",
+            mark_safe("".join(rows)),
+        )
+
+    @admin.display(description="jobs")
+    def jobs_display(self, batch: JobBatch) -> SafeString:
+        found = list(
+            batch.jobs.order_by("pk").values_list("pk", "type", "status")[: BATCH_JOBS_SHOWN + 1]
+        )
+        shown = found[:BATCH_JOBS_SHOWN]
+        if not shown:
+            return format_html('<span class="jobman-empty">{}</span>', "none left")
+        site = self.admin_site
+        rows = format_html_join(
+            "",
+            '<tr data-jobman-id="{}"><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    pk,
+                    format_html('<a href="{}">#{}</a>', url, pk) if url else f"#{pk}",
+                    job_type,
+                    status_badge(status),
+                )
+                for pk, job_type, status in shown
+                for url in [admin_url(site, "jobman_jobman_change", pk)]
+            ),
+        )
+        url = self.jobs_url(batch)
+        more = (
+            format_html(
+                "<p>The first {} by id. {}</p>",
+                len(shown),
+                format_html('<a href="{}">All {} in the list</a>', url, batch.total) if url else "",
+            )
+            if len(found) > BATCH_JOBS_SHOWN
+            else format_html('<p><a href="{}">In the jobs list</a></p>', url)
+            if url
+            else ""
+        )
+        return format_html(
+            '<table class="jobman-batch-jobs"><thead><tr><th>Job</th><th>Type</th>'
+            "<th>Status</th></tr></thead><tbody>{}</tbody></table>{}",
+            rows,
+            more,
+        )
+
+    # Actions
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION_CANCEL)
+
+    @admin.action(
+        description="Cancel selected batches (their waiting jobs)", permissions=["cancel"]
+    )
+    def cancel_batch_action(
+        self, request: HttpRequest, queryset: QuerySet[JobBatch]
+    ) -> HttpResponseRedirect | None:
+        ids = self.selected_ids(request, queryset)
+        if ids is None:
+            return None
+        result = operations.cancel_batches(ids)
+        lines: list[tuple[int, str]] = []
+        if result.cancelled:
+            described = []
+            for batch in result.cancelled:
+                text = f"{batch.batch_id}" + (f" ({batch.name})" if batch.name else "")
+                text += f": {_plural(batch.cancelled, 'waiting job')} cancelled"
+                if batch.unfinished:
+                    text += f", {batch.unfinished} still running"
+                described.append(text)
+            count = len(result.cancelled)
+            lines.append(
+                (
+                    messages.SUCCESS,
+                    f"Cancelled {count} {'batch' if count == 1 else 'batches'}: "
+                    f"{_listing(described)}.",
+                )
+            )
+        lines += [(messages.WARNING, error) for error in result.rq_errors]
+        lines += _skipped_lines("batch", result.refused)
+        if result.unknown:
+            lines.append(
+                (
+                    messages.WARNING,
+                    "No longer exist: " + _listing([str(pk) for pk in result.unknown]) + ".",
+                )
+            )
+        return self.report(request, lines or [(messages.INFO, "Nothing to cancel.")])
+
+    def object_actions(self, request: HttpRequest, batch: JobBatch) -> list[dict[str, str]]:
+        if batch.finished_at is None and self.has_cancel_permission(request):
+            return [{"action": "cancel_batch_action", "label": "Cancel batch"}]
+        return []
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: JobBatch | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context["jobman_object_actions"] = self.object_actions(request, obj)
+            context["jobman_action_url"] = reverse(
+                f"{self.admin_site.name}:jobman_jobbatch_changelist"
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+def _callback_state(batch: JobBatch, which: str) -> str:
+    """Whether a batch's callback has been dispatched, will be, or will not be."""
+    if which == "catch":
+        if batch.first_failed_at is not None:
+            return f"dispatched at {_when(batch.first_failed_at)}, at the first failure"
+        if batch.finished_at is not None:
+            return "not sent: no job failed"
+        return "not yet: sent at the first failure"
+    if batch.finished_at is None:
+        return "not yet: sent when every job has finished" + (
+            ", if all completed" if which == "then" else ""
+        )
+    if which == "finally":
+        return f"dispatched at {_when(batch.finished_at)}"
+    if batch.cancelled_at is not None:
+        return "not sent: the batch was cancelled"
+    if batch.failed:
+        return "not sent: a job failed"
+    return f"dispatched at {_when(batch.finished_at)}"

@@ -90,10 +90,13 @@ def _dispatch_callback(batch: JobBatch, which: str) -> None:
 
 
 def cancel_batch(batch: JobBatch) -> int:
-    """Cancel the batch's jobs that have not started; those running finish. Returns how many."""
-    JobBatch.objects.filter(pk=batch.pk, cancelled_at__isnull=True).update(
-        cancelled_at=timezone.now()
-    )
+    """Cancel the batch's jobs that have not started; those running finish. Returns how many.
+
+    A batch that has already finished keeps its record: it is not marked cancelled.
+    """
+    JobBatch.objects.filter(
+        pk=batch.pk, cancelled_at__isnull=True, finished_at__isnull=True
+    ).update(cancelled_at=timezone.now())
     waiting = list(batch.jobs.filter(status__in=JobStatus.waiting()).values_list("pk", flat=True))
     cancelled = Jobman.objects.cancel(waiting)
     if cancelled:

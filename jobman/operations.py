@@ -29,7 +29,7 @@ from rq.job import JobStatus as RQStatus
 from rq.serializers import JSONSerializer
 
 from jobman import conf, followups, queues, registry
-from jobman.models import FailedJob, Jobman, JobStatus
+from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
 
 logger = logging.getLogger("jobman")
 
@@ -411,11 +411,67 @@ def cancel(jobman_ids: Iterable[int]) -> CancelResult:
                         "or retrying jobs can be cancelled",
                     )
                 )
-        _withdraw_from_rq(cancelled, result)
+        _withdraw_from_rq(cancelled, result.rq_errors)
     return result
 
 
-def _withdraw_from_rq(rows: list[Jobman], result: CancelResult) -> None:
+@dataclass(frozen=True)
+class CancelledBatch:
+    batch_id: int
+    name: str
+    cancelled: int  # its jobs cancelled now
+    unfinished: int  # its jobs still running (or not yet counted), which finish on their own
+
+
+@dataclass
+class BatchCancelResult:
+    cancelled: list[CancelledBatch] = field(default_factory=list)
+    refused: list[Skipped] = field(default_factory=list)  # ids are batch ids
+    unknown: list[int] = field(default_factory=list)
+    # Redis could not be told; the rows are cancelled all the same and workers skip them.
+    rq_errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.refused or self.unknown)
+
+
+def cancel_batches(batch_ids: Iterable[int]) -> BatchCancelResult:
+    """Cancel the batches ``batch_ids``: their jobs that have not started, as ``cancel`` does.
+
+    Through ``followups.cancel_batch``, so the batch counts them and sends its callbacks as
+    when its jobs end; their RQ jobs are then taken out of Redis. Running jobs finish. A
+    batch that has already finished is refused: there is nothing left to cancel.
+    """
+    wanted = _unique(batch_ids)
+    result = BatchCancelResult()
+    for chunk in _chunks(wanted, BATCH_SIZE):
+        batches = {batch.pk: batch for batch in JobBatch.objects.filter(pk__in=chunk)}
+        for pk in chunk:
+            batch = batches.get(pk)
+            if batch is None:
+                result.unknown.append(pk)
+                continue
+            if batch.finished_at is not None:
+                finished = batch.finished_at.isoformat(timespec="seconds")
+                result.refused.append(
+                    Skipped(pk, f"batch {pk} finished at {finished}; nothing is left to cancel")
+                )
+                continue
+            waiting = list(
+                batch.jobs.filter(status__in=JobStatus.waiting()).values_list("pk", flat=True)
+            )
+            cancelled = followups.cancel_batch(batch)
+            for ids in _chunks(waiting, BATCH_SIZE):
+                # Whoever cancelled them, cancelled rows have no business in Redis.
+                rows = Jobman.objects.filter(pk__in=ids, status=JobStatus.CANCELLED)
+                _withdraw_from_rq(list(rows.only("id", "queue")), result.rq_errors)
+            unfinished = JobBatch.objects.filter(pk=pk).values_list("pending", flat=True).first()
+            result.cancelled.append(CancelledBatch(pk, batch.name, cancelled, unfinished or 0))
+    return result
+
+
+def _withdraw_from_rq(rows: list[Jobman], errors: list[str]) -> None:
     """Take cancelled rows' jobs out of RQ's queues and scheduled registries, marked canceled."""
     for connection, group in _by_connection(rows):
         try:
@@ -436,7 +492,7 @@ def _withdraw_from_rq(rows: list[Jobman], result: CancelResult) -> None:
                             job.cancel(pipeline=pipeline)
                 pipeline.execute()
         except RedisError as error:
-            result.rq_errors.append(
+            errors.append(
                 "Could not take job(s) "
                 + ", ".join(f"#{row.pk}" for row in group)
                 + f" out of Redis ({error}); they are cancelled and workers will skip them."

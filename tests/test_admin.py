@@ -1,4 +1,4 @@
-"""The jobs admin, through Django's test client: lists, pages, actions, permissions."""
+"""The jobs and batches admin, through Django's test client: lists, pages, actions, permissions."""
 
 from __future__ import annotations
 
@@ -16,10 +16,17 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from jobman import JobmanJob, operations
 from jobman import admin as jobman_admin
-from jobman.models import FailedJob, Jobman, JobStatus
+from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
 from tests.rows import make_failed, make_row
-from tests.testapp.jobs import HelloJob
+from tests.testapp.jobs import (
+    BatchCallbackJob,
+    HelloJob,
+    StepJob,
+    UniqueReportJob,
+    UniqueUntilStartJob,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -601,3 +608,333 @@ def test_forget_needs_its_own_permission() -> None:
     response = act(client, "forget_action", [failure.pk], FAILED_CHANGELIST)
     assert notes(response) == ["No action selected."]
     assert FailedJob.objects.filter(pk=failure.pk).exists()
+
+
+# Job controls on a job's page
+
+
+def change_page(client: Client, row: Jobman) -> str:
+    response = client.get(reverse("admin:jobman_jobman_change", args=[row.pk]))
+    assert response.status_code == 200
+    return text(response)
+
+
+def controls(page: str) -> str:
+    """The Controls fieldset of a job's page."""
+    assert ">Controls</h2>" in page
+    return page.split(">Controls</h2>")[1].split("</fieldset>")[0]
+
+
+def test_change_page__a_plain_job_has_no_controls(superuser_client: Client) -> None:
+    page = change_page(superuser_client, make_row())
+
+    assert ">Controls</h2>" not in page
+
+
+def test_change_page__a_delayed_job_shows_when_it_may_run(superuser_client: Client) -> None:
+    row = HelloJob.dispatch({}, delay=timedelta(minutes=5))
+    assert row.available_at is not None
+
+    shown = controls(change_page(superuser_client, row))
+
+    assert f'<time datetime="{row.available_at.isoformat()}">' in shown
+    assert re.search(
+        r"Runs not before <time [^>]+>[^<]+</time> \(in (4 min 5\d|5 min 00) s\), "
+        r"5 min 00 s after dispatch\.",
+        shown,
+    ), shown
+    assert "field-unique_display" not in shown
+    assert "field-chain_display" not in shown
+
+
+def test_change_page__a_delay_that_has_passed(superuser_client: Client) -> None:
+    created = timezone.now() - timedelta(hours=1)
+    row = make_row(
+        JobStatus.COMPLETED,
+        age=timedelta(hours=1),
+        available_at=created + timedelta(seconds=30),
+    )
+
+    shown = controls(change_page(superuser_client, row))
+
+    assert re.search(r"Held until <time [^>]+>[^<]+</time>, 30 s after dispatch\.", shown)
+
+
+def test_change_page__a_unique_job_shows_its_key_and_how_long_it_holds(
+    superuser_client: Client,
+) -> None:
+    until_done = UniqueReportJob.dispatch({"report": 7})
+    until_start = UniqueUntilStartJob.dispatch({"report": 8})
+
+    shown = controls(change_page(superuser_client, until_done))
+    assert (
+        "<code>7</code> held: dispatching test.unique_report with this unique id returns "
+        "this job (unique per unique id until it finishes, for 1 h 00 min after dispatch at "
+        "most)." in shown
+    )
+    assert "It expires at <time" in shown
+    assert "until it starts" in controls(change_page(superuser_client, until_start))
+
+    Jobman.objects.filter(pk=until_done.pk).update(unique_key=None, status=JobStatus.COMPLETED)
+    released = controls(change_page(superuser_client, until_done))
+    assert "Not held: another job of this type with the same unique id may be dispatched" in (
+        released
+    )
+
+
+def test_change_page__a_chain_step_links_to_every_step(superuser_client: Client) -> None:
+    rows = JobmanJob.chain([StepJob({"name": name}) for name in "abc"]).dispatch()
+
+    shown = controls(change_page(superuser_client, rows[1]))
+
+    assert f"Step 2 of 3 of chain <code>{rows[0].chain_id}</code>." in shown
+    steps = re.findall(r'<li value="(\d)" class="([^"]+)" data-jobman-id="(\d+)"', shown)
+    assert steps == [
+        ("1", "jobman-chain-step", str(rows[0].pk)),
+        ("2", "jobman-chain-step jobman-current", str(rows[1].pk)),
+        ("3", "jobman-chain-step", str(rows[2].pk)),
+    ]
+    for row in (rows[0], rows[2]):
+        assert f'<a href="{reverse("admin:jobman_jobman_change", args=[row.pk])}">' in shown
+    assert len(re.findall(r'<span class="jobman-status jobman-status-\w+">', shown)) == 3
+    assert 'aria-current="step"' in shown
+    assert f"?chain_id__exact={rows[0].chain_id}" in shown
+
+
+def test_change_page__a_cancelled_step_says_why(superuser_client: Client) -> None:
+    rows = JobmanJob.chain([StepJob({"name": name}) for name in "ab"]).dispatch()
+    operations.cancel([rows[0].pk])
+
+    shown = controls(change_page(superuser_client, rows[1]))
+
+    assert f"Why: cancelled: step 1 of the chain (jobman #{rows[0].pk}) ended cancelled" in shown
+    assert shown.count('jobman-status-cancelled">Cancelled</span>') == 2
+
+
+def test_change_page__a_long_chain_costs_one_query_for_a_window_of_steps(
+    superuser_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    short = JobmanJob.chain([StepJob({"name": str(n)}) for n in range(3)]).dispatch()
+    long = JobmanJob.chain([StepJob({"name": str(n)}) for n in range(12)]).dispatch()
+    monkeypatch.setattr(jobman_admin, "CHAIN_STEPS_SHOWN", 5)
+
+    with CaptureQueriesContext(connection) as few:
+        change_page(superuser_client, short[1])
+    with CaptureQueriesContext(connection) as many:
+        page = change_page(superuser_client, long[7])
+
+    assert len(many) == len(few)
+    shown = controls(page)
+    assert f"Step 8 of more than 10 of chain <code>{long[0].chain_id}</code>." in shown
+    assert re.findall(r'<li value="(\d+)"', shown) == ["6", "7", "8", "9", "10"]
+    assert "Steps 1 to 5 not shown." in shown
+    assert "Later steps not shown." in shown
+
+
+def test_change_page__a_batch_job_links_to_its_batch(superuser_client: Client) -> None:
+    batch = JobmanJob.batch(
+        [StepJob({"name": name}) for name in "abcd"],
+        name="monthly import",
+        then=BatchCallbackJob({"which": "then"}),
+    ).dispatch()
+    JobBatch.objects.filter(pk=batch.pk).update(pending=3)
+    row = batch.jobs.order_by("pk").first()
+    assert row is not None
+
+    shown = controls(change_page(superuser_client, row))
+
+    batch_url = reverse("admin:jobman_jobbatch_change", args=[batch.pk])
+    assert f'<a href="{batch_url}">batch {batch.pk} &#x27;monthly import&#x27;</a>' in shown
+    assert 'data-state="running">In progress</span>' in shown
+    assert 'data-progress="25" data-total="4" data-pending="3" data-failed="0"' in shown
+    assert "1 of 4 finished (25 %)" in shown
+    assert f"{reverse(CHANGELIST)}?batch__id__exact={batch.pk}" in shown
+
+    callback = BatchCallbackJob.dispatch({"which": "then", "batch_id": batch.pk})
+    shown = controls(change_page(superuser_client, callback))
+    assert f'The then callback of <a href="{batch_url}">batch {batch.pk}' in shown
+
+
+def test_changelist__filters_by_batch_and_by_chain(superuser_client: Client) -> None:
+    batch = JobmanJob.batch([StepJob({"name": name}) for name in "ab"]).dispatch()
+    chain = JobmanJob.chain([StepJob({"name": name}) for name in "xyz"]).dispatch()
+    make_row()
+
+    by_batch = superuser_client.get(reverse(CHANGELIST), {"batch__id__exact": batch.pk})
+    by_chain = superuser_client.get(reverse(CHANGELIST), {"chain_id__exact": chain[0].chain_id})
+    nonsense = superuser_client.get(reverse(CHANGELIST), {"chain_id__exact": "nonsense"})
+    not_a_batch = superuser_client.get(reverse(CHANGELIST), {"batch__id__exact": "x"})
+
+    assert set(listed_ids(by_batch)) == set(batch.jobs.values_list("pk", flat=True))
+    assert f"batch {batch.pk}" in text(by_batch)  # the chosen filter, shown in the sidebar
+    assert set(listed_ids(by_chain)) == {row.pk for row in chain}
+    for response in (nonsense, not_a_batch):
+        assert response.status_code == 302
+        assert response["Location"].endswith("?e=1")
+
+
+# Batches
+
+
+BATCH_CHANGELIST = "admin:jobman_jobbatch_changelist"
+
+
+def test_batch_changelist__state_progress_and_a_link_to_the_jobs(superuser_client: Client) -> None:
+    running = JobmanJob.batch([StepJob({"name": n}) for n in "abcd"], name="import").dispatch()
+    JobBatch.objects.filter(pk=running.pk).update(pending=1, failed=1)
+    done = JobmanJob.batch([StepJob({"name": "x"})], name="report").dispatch()
+    JobBatch.objects.filter(pk=done.pk).update(pending=0, finished_at=timezone.now())
+
+    response = superuser_client.get(reverse(BATCH_CHANGELIST))
+
+    assert response.status_code == 200
+    assert listed_ids(response) == [done.pk, running.pk]
+    page = text(response)
+    assert 'data-progress="75" data-total="4" data-pending="1" data-failed="1"' in page
+    assert "3 of 4 finished (75 %), 1 failed" in page
+    assert 'data-state="running">In progress</span>' in page
+    assert 'data-state="completed">Completed</span>' in page
+    assert f'<a href="{reverse(CHANGELIST)}?batch__id__exact={running.pk}">4</a>' in page
+    assert 'value="cancel_batch_action"' in page
+
+    finished = superuser_client.get(reverse(BATCH_CHANGELIST) + "?state=completed")
+    assert listed_ids(finished) == [done.pk]
+    assert listed_ids(superuser_client.get(reverse(BATCH_CHANGELIST), {"q": "import"})) == [
+        running.pk
+    ]
+
+
+def test_batch_changelist__query_count_does_not_grow_with_batches(
+    superuser_client: Client,
+) -> None:
+    JobBatch.objects.create(name="first", total=2, pending=2)
+    with CaptureQueriesContext(connection) as few:
+        superuser_client.get(reverse(BATCH_CHANGELIST))
+    JobBatch.objects.bulk_create(JobBatch(name=str(n), total=3, pending=1) for n in range(30))
+    with CaptureQueriesContext(connection) as many:
+        response = superuser_client.get(reverse(BATCH_CHANGELIST))
+
+    assert len(listed_ids(response)) == 31
+    assert len(many) == len(few) <= 4
+
+
+def test_batch_change_page__jobs_callbacks_and_cancel_button(superuser_client: Client) -> None:
+    batch = JobmanJob.batch(
+        [StepJob({"name": n}) for n in "ab"],
+        name="import",
+        then=BatchCallbackJob({"which": "then"}),
+        finally_=BatchCallbackJob({"which": "finally"}),
+    ).dispatch()
+    first, second = batch.jobs.order_by("pk")
+
+    response = superuser_client.get(reverse("admin:jobman_jobbatch_change", args=[batch.pk]))
+
+    assert response.status_code == 200
+    page = text(response)
+    assert 'name="_save"' not in page
+    assert "0 of 2 finished (0 %)" in page
+    for row in (first, second):
+        assert f'<tr data-jobman-id="{row.pk}"><td><a href="' in page
+        assert reverse("admin:jobman_jobman_change", args=[row.pk]) in page
+    assert f'<a href="{reverse(CHANGELIST)}?batch__id__exact={batch.pk}">' in page
+    callbacks = re.findall(r'<tr data-callback="(\w+)"><th scope="row">\w+</th><td>([^<]+)', page)
+    assert callbacks == [("then", "test.batch_callback"), ("finally", "test.batch_callback")]
+    assert "not yet: sent when every job has finished, if all completed" in page
+    assert "jobman-cancel_batch_action" in page  # the Cancel batch button
+
+
+def test_batch_change_page__long_batches_list_the_first_jobs(
+    superuser_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobman_admin, "BATCH_JOBS_SHOWN", 3)
+    batch = JobmanJob.batch([StepJob({"name": str(n)}) for n in range(5)]).dispatch()
+
+    page = text(superuser_client.get(reverse("admin:jobman_jobbatch_change", args=[batch.pk])))
+
+    assert page.count("<tr data-jobman-id=") == 3
+    assert "The first 3 by id." in page
+    assert f'<a href="{reverse(CHANGELIST)}?batch__id__exact={batch.pk}">All 5 in the list</a>' in (
+        page
+    )
+
+
+def test_cancel_batch_action__cancels_waiting_jobs_and_leaves_running_ones(
+    superuser_client: Client, django_capture_on_commit_callbacks: Any, redis_db: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = JobmanJob.batch([StepJob({"name": n}) for n in "abc"], name="import").dispatch()
+    running, *waiting = batch.jobs.order_by("pk")
+    Jobman.objects.filter(pk=running.pk).update(status=JobStatus.RUNNING)
+
+    response = act(superuser_client, "cancel_batch_action", [batch.pk], BATCH_CHANGELIST)
+
+    assert notes(response) == [
+        f"Cancelled 1 batch: {batch.pk} (import): 2 waiting jobs cancelled, 1 still running."
+    ]
+    statuses = dict(batch.jobs.values_list("pk", "status"))
+    assert statuses == {
+        running.pk: JobStatus.RUNNING,
+        **{row.pk: JobStatus.CANCELLED for row in waiting},
+    }
+    batch.refresh_from_db()
+    assert batch.cancelled_at is not None
+    assert (batch.pending, batch.finished_at) == (1, None)
+    # The cancelled jobs are taken out of Redis; the running one is left to its worker.
+    assert redis_db.lrange("rq:queue:default", 0, -1) == [running.rq_job_id.encode()]
+    page = text(superuser_client.get(reverse("admin:jobman_jobbatch_change", args=[batch.pk])))
+    assert 'data-state="cancelled">Cancelled</span>' in page
+
+
+def test_cancel_batch_action__a_finished_batch_is_refused(superuser_client: Client) -> None:
+    batch = JobmanJob.batch([StepJob({"name": "a"})]).dispatch()
+    JobBatch.objects.filter(pk=batch.pk).update(pending=0, finished_at=timezone.now())
+
+    response = act(superuser_client, "cancel_batch_action", [batch.pk], BATCH_CHANGELIST)
+
+    assert notes(response)[0].startswith(f"Skipped 1 batch: batch {batch.pk} finished at ")
+    batch.refresh_from_db()
+    assert batch.cancelled_at is None
+    page = text(superuser_client.get(reverse("admin:jobman_jobbatch_change", args=[batch.pk])))
+    assert "jobman-cancel_batch_action" not in page
+
+
+def test_cancel_batch_action__needs_the_cancel_permission() -> None:
+    viewer = client_for(user_with("batch-viewer", "view_jobbatch", "view_jobman"))
+    canceller = client_for(user_with("canceller", "view_jobbatch", "cancel_jobman"))
+    batch = JobmanJob.batch([StepJob({"name": n}) for n in "ab"]).dispatch()
+    page_url = reverse("admin:jobman_jobbatch_change", args=[batch.pk])
+    waiting = dict(batch.jobs.values_list("pk", "status"))
+
+    assert 'value="cancel_batch_action"' not in text(viewer.get(reverse(BATCH_CHANGELIST)))
+    assert "jobman-cancel_batch_action" not in text(viewer.get(page_url))
+    response = act(viewer, "cancel_batch_action", [batch.pk], BATCH_CHANGELIST)
+    assert not any(note.startswith("Cancelled") for note in notes(response))
+    assert dict(batch.jobs.values_list("pk", "status")) == waiting
+    assert JobBatch.objects.get(pk=batch.pk).cancelled_at is None
+
+    assert "jobman-cancel_batch_action" in text(canceller.get(page_url))
+    response = canceller.post(
+        reverse(BATCH_CHANGELIST),
+        {
+            "action": "cancel_batch_action",
+            "_selected_action": [batch.pk],
+            jobman_admin.NEXT_FIELD: page_url,
+        },
+    )
+    assert response["Location"] == page_url  # the button comes back to the batch's page
+    assert set(batch.jobs.values_list("status", flat=True)) == {JobStatus.CANCELLED}
+
+
+def test_batch_pages__hostile_names_are_escaped(superuser_client: Client) -> None:
+    batch = JobmanJob.batch([StepJob({"name": HOSTILE})], name=HOSTILE).dispatch()
+    row = batch.jobs.get()
+
+    for url in (
+        reverse(BATCH_CHANGELIST),
+        reverse("admin:jobman_jobbatch_change", args=[batch.pk]),
+        reverse("admin:jobman_jobman_change", args=[row.pk]),
+        reverse("admin:jobman_dashboard"),
+    ):
+        page = text(superuser_client.get(url))
+        assert HOSTILE not in page, url
+        assert ESCAPED in page, url

@@ -19,6 +19,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from jobman import JobmanJob
 from jobman import admin as jobman_admin
 from jobman.models import FailedJob, Jobman, JobStatus
 from tests.helpers import ROOT, start_worker, stop_worker, wait_for, work
@@ -210,6 +211,41 @@ def test_dashboard__charts_show_the_numbers_and_refresh_themselves(
         timeout=15_000,
     )
     assert page.locator('#jobman-queues tr[data-queue="high"] .jobman-waiting').inner_text() == "0"
+
+
+def test_batch__progress_shown_and_the_batch_cancelled(
+    watched: Watched, live_server: Any, superuser: User
+) -> None:
+    page, base = watched.page, live_server.url
+    batch = JobmanJob.batch(
+        [HelloJob({"name": str(n)}) for n in range(3)],
+        name="import",
+        finally_=HelloJob({"name": "after"}),
+    ).dispatch()
+    jobs = list(batch.jobs.order_by("pk").values_list("pk", flat=True))
+
+    log_in(page, base)
+    page.goto(f"{base}/admin/jobman/jobbatch/")
+    assert listed_ids(page) == [batch.pk]
+    assert page.locator("#result_list svg.jobman-progress").get_attribute("data-progress") == "0"
+    page.locator("#result_list th.field-id a", has_text=str(batch.pk)).click()
+    page.wait_for_url(re.compile(rf"/admin/jobman/jobbatch/{batch.pk}/change/"))
+    assert page.locator(".jobman-batch-jobs tbody tr").count() == 3
+    assert page.locator('.jobman-callbacks tr[data-callback="finally"]').count() == 1
+
+    page.click("button.jobman-cancel_batch_action")
+    page.wait_for_selector(".messagelist")
+    assert re.search(rf"/admin/jobman/jobbatch/{batch.pk}/change/", page.url)
+    assert "Cancelled 1 batch" in page.locator(".messagelist").inner_text()
+    assert page.locator(".field-progress_display svg").get_attribute("data-progress") == "100"
+    assert page.locator(".field-state_display").inner_text().strip().endswith("Cancelled")
+
+    page.get_by_role("link", name="In the jobs list").click()
+    page.wait_for_url(re.compile(rf"batch__id__exact={batch.pk}"))
+    assert sorted(listed_ids(page)) == jobs
+    page.locator("#result_list th.field-id a", has_text=str(jobs[0])).click()
+    page.get_by_role("link", name=f"batch {batch.pk} 'import'").click()
+    page.wait_for_url(re.compile(rf"/admin/jobman/jobbatch/{batch.pk}/change/"))
 
 
 def test_hostile_text_never_runs(watched: Watched, live_server: Any, superuser: User) -> None:

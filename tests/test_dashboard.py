@@ -16,9 +16,10 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import path, reverse
 from django.utils import timezone
 
+from jobman import JobmanJob
 from jobman import admin as jobman_admin
 from jobman.dashboard import charts, figures
-from jobman.models import FailedJob, Jobman, JobStatus
+from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
 from tests.helpers import start_worker, stop_worker, wait_for
 from tests.rows import UNREACHABLE, make_failed, make_row
 from tests.testapp.jobs import HelloJob, SleepyJob
@@ -150,6 +151,42 @@ def test_latest_failures__newest_first_with_their_error() -> None:
     assert found.latest_failures[0].error == "ValueError: this job always fails"
 
 
+def test_batches__unfinished_first_then_finished_in_the_last_hour() -> None:
+    old_unfinished = JobmanJob.batch([HelloJob({})], name="old").dispatch()
+    finished_now = JobBatch.objects.create(name="just done", total=1, finished_at=timezone.now())
+    JobBatch.objects.create(
+        name="long done", total=1, finished_at=timezone.now() - timedelta(hours=2)
+    )
+    new_unfinished = JobmanJob.batch([HelloJob({}), HelloJob({})], name="new").dispatch()
+    JobBatch.objects.filter(pk=new_unfinished.pk).update(pending=1, failed=1)
+
+    found = figures.collect().batches
+
+    assert [b.id for b in found] == [new_unfinished.pk, old_unfinished.pk, finished_now.pk]
+    newest = found[0]
+    assert (newest.name, newest.total, newest.pending, newest.failed, newest.progress) == (
+        "new",
+        2,
+        1,
+        1,
+        50,
+    )
+    assert [b.state for b in found] == ["running", "running", "completed"]
+
+
+def test_batches__ten_at_most_from_the_latest_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(figures, "BATCHES_LISTED", 2)
+    monkeypatch.setattr(figures, "BATCH_WINDOW", 3)
+    made = [JobBatch.objects.create(name=str(n), total=1, pending=1) for n in range(5)]
+
+    assert [b.id for b in figures.collect().batches] == [made[4].pk, made[3].pk]
+    JobBatch.objects.filter(pk__in=[made[4].pk, made[3].pk, made[2].pk]).update(
+        pending=0, finished_at=timezone.now() - timedelta(days=1)
+    )
+    # The two older unfinished ones are beyond the latest three batches.
+    assert figures.collect().batches == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_workers__each_with_the_job_it_runs() -> None:
     row = SleepyJob.dispatch({"sleep_on": [1], "seconds": 30})
@@ -218,6 +255,41 @@ def test_json__the_same_figures(staff: Client) -> None:
     assert data["latest_failures"][0]["type"] == "test.always_fails"
 
 
+def test_page__batches_panel_and_json(staff: Client) -> None:
+    running = JobmanJob.batch([HelloJob({}) for _ in range(4)], name="import").dispatch()
+    JobBatch.objects.filter(pk=running.pk).update(pending=1, failed=1)
+    cancelled = JobmanJob.batch([HelloJob({})], name="given up").dispatch()
+    JobBatch.objects.filter(pk=cancelled.pk).update(
+        pending=0, cancelled_at=timezone.now(), finished_at=timezone.now()
+    )
+
+    page = staff.get(reverse(DASHBOARD)).content.decode()
+    data = staff.get(reverse(JSON)).json()
+
+    panel = page.split('<table id="jobman-batches">')[1].split("</table>")[0]
+    rows = re.findall(r'<tr data-batch="(\d+)" data-state="(\w+)">', panel)
+    assert rows == [(str(running.pk), "running"), (str(cancelled.pk), "cancelled")]
+    assert f'href="{reverse("admin:jobman_jobbatch_change", args=[running.pk])}"' in panel
+    assert 'data-progress="75" data-total="4" data-pending="1" data-failed="1"' in panel
+    assert '<span class="jobman-batch-progress">75 %</span>' in panel
+    assert f"?batch__id__exact={running.pk}" in panel
+    assert f'href="{reverse("admin:jobman_jobbatch_changelist")}"' in page
+    batches = {b["id"]: b for b in data["batches"]}
+    assert list(batches) == [running.pk, cancelled.pk]
+    assert batches[running.pk] == {
+        **batches[running.pk],
+        "name": "import",
+        "state": "running",
+        "total": 4,
+        "pending": 1,
+        "failed": 1,
+        "progress": 75,
+        "finished_at": None,
+    }
+    assert batches[cancelled.pk]["state"] == "cancelled"
+    assert batches[cancelled.pk]["cancelled_at"] is not None
+
+
 def test_page__redis_unreachable_still_shows_the_database(staff: Client) -> None:
     completed(timedelta(minutes=1))
 
@@ -238,6 +310,7 @@ def test_page__query_count_does_not_grow_with_rows(staff: Client) -> None:
     for minutes in range(30):
         completed(timedelta(minutes=minutes), job_type="test.high" if minutes % 2 else "test.hello")
         failed(timedelta(minutes=minutes))
+        JobBatch.objects.create(name=str(minutes), total=2, pending=1)
     with CaptureQueriesContext(connection) as many:
         staff.get(reverse(DASHBOARD))
 
@@ -265,6 +338,7 @@ urlpatterns = [path("ops/", ops_site.urls)]
 def test_any_admin_site_serves_and_lists_the_dashboard(admin_user: User) -> None:
     client = Client()
     client.force_login(admin_user)
+    batch = JobBatch.objects.create(name="not registered on ops", total=1, pending=1)
 
     response = client.get("/ops/jobman/jobman/dashboard/")
     index = client.get("/ops/").content.decode()
@@ -273,6 +347,9 @@ def test_any_admin_site_serves_and_lists_the_dashboard(admin_user: User) -> None
     assert reverse("ops:jobman_dashboard") == "/ops/jobman/jobman/dashboard/"
     assert '<a href="/ops/jobman/jobman/dashboard/"' in index
     assert "/ops/jobman/jobman/dashboard.json" in response.content.decode()
+    # The batches are listed, not linked: this site has no admin for them.
+    assert f'<tr data-batch="{batch.pk}"' in response.content.decode()
+    assert "/jobbatch/" not in response.content.decode()
 
 
 # Charts
@@ -299,3 +376,12 @@ def test_throughput_chart__bars_are_as_high_as_their_counts() -> None:
     heights = [float(h) for h in re.findall(r'<rect [^>]*height="([\d.]+)"', svg)]
     # Plot height 180 px: 10 of 10 is full height; 5 and 5 stack to full height.
     assert heights == [180.0, 0.0, 90.0, 90.0, 0.0, 0.0]
+
+
+def test_progress_bar__finished_and_failed_parts() -> None:
+    svg = str(charts.progress_bar(total=4, pending=1, failed=1, width=100))
+
+    assert 'data-progress="75" data-total="4" data-pending="1" data-failed="1"' in svg
+    widths = re.findall(r'<rect (?:x="[\d.]+" )?width="([\d.]+)"', svg)
+    assert widths == ["100", "75", "25"]  # the track, the finished jobs, the failed ones
+    assert "<title>3 of 4 finished (75 %), 1 failed</title>" in svg

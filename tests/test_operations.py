@@ -18,8 +18,8 @@ from rq.job import Job as RQJob
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
-from jobman import operations, queues
-from jobman.models import FailedJob, Jobman, JobStatus
+from jobman import JobmanJob, operations, queues
+from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
 from tests import services
 from tests.helpers import WorkerProcess, start_worker, stop_worker, wait_for, work
 from tests.rows import UNREACHABLE, make_failed, make_row, start_manage
@@ -511,6 +511,30 @@ def test_cancel__redis_unreachable_still_cancels_the_row() -> None:
     assert len(result.rq_errors) == 1
     assert f"#{row.pk}" in result.rq_errors[0]
     assert Jobman.objects.get(pk=row.pk).status == JobStatus.CANCELLED
+
+
+def test_cancel_batches__waiting_jobs_leave_redis_finished_batches_are_refused(
+    redis_db: redis.Redis,
+) -> None:
+    batch = JobmanJob.batch([HelloJob({}) for _ in range(3)], name="import").dispatch()
+    running, *waiting = batch.jobs.order_by("pk")
+    Jobman.objects.filter(pk=running.pk).update(status=JobStatus.RUNNING, attempts=1)
+    finished = JobBatch.objects.create(total=1, finished_at=timezone.now())
+
+    result = operations.cancel_batches([batch.pk, finished.pk, 999_999])
+
+    assert result.cancelled == [operations.CancelledBatch(batch.pk, "import", 2, 1)]
+    assert [item.id for item in result.refused] == [finished.pk]
+    assert result.unknown == [999_999]
+    assert not result.ok
+    assert redis_db.lrange("rq:queue:default", 0, -1) == [running.rq_job_id.encode()]
+    for row in waiting:
+        assert Jobman.objects.get(pk=row.pk).status == JobStatus.CANCELLED
+        rq_job = RQJob.fetch(row.rq_job_id, connection=redis_db, serializer=JSONSerializer)
+        assert rq_job.get_status() == "canceled"
+    batch.refresh_from_db()
+    assert (batch.pending, batch.cancelled_at is not None) == (1, True)
+    assert JobBatch.objects.get(pk=finished.pk).cancelled_at is None
 
 
 # Prune

@@ -1,4 +1,4 @@
-"""The dashboard: queues, workers, throughput, failures and runtimes, inside the admin.
+"""The dashboard: queues, workers, throughput, failures, runtimes and batches, in the admin.
 
 The views are served by ``JobmanAdmin.get_urls`` (``admin:jobman_dashboard`` and
 ``admin:jobman_dashboard_json``), so any admin site that registers jobman's admin serves
@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 
 from jobman.dashboard import charts
-from jobman.dashboard.figures import Figures, collect
+from jobman.dashboard.figures import BATCH_STATE_COLOURS, BATCH_STATES, Figures, collect
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -51,9 +51,32 @@ def page(model_admin: ModelAdmin[Jobman], request: HttpRequest) -> HttpResponse:
         "changelist_url": reverse(f"{site.name}:jobman_jobman_changelist"),
         "failedjob_changelist_url": reverse(f"{site.name}:jobman_failedjob_changelist"),
         "json_url": reverse(f"{site.name}:jobman_dashboard_json"),
+        "batches": [
+            {
+                "figures": batch,
+                "label": BATCH_STATES[batch.state],
+                "colour": BATCH_STATE_COLOURS[batch.state],
+                "bar": charts.progress_bar(
+                    batch.total,
+                    batch.pending,
+                    batch.failed,
+                    cancelled=batch.cancelled_at is not None,
+                ),
+            }
+            for batch in figures.batches
+        ],
+        "batch_changelist_url": _url(site, "jobman_jobbatch_changelist"),
     }
     request.current_app = site.name
     return TemplateResponse(request, "jobman/dashboard.html", context)
+
+
+def _url(site: AdminSite, name: str) -> str | None:
+    """The URL of page ``name`` of ``site``, or None when that site does not serve it."""
+    try:
+        return reverse(f"{site.name}:{name}")
+    except NoReverseMatch:
+        return None
 
 
 def figures_json(model_admin: ModelAdmin[Jobman], request: HttpRequest) -> HttpResponse:

@@ -25,6 +25,7 @@ STATUS_COLOURS = {
 }
 COMPLETED_COLOUR = STATUS_COLOURS["completed"]
 FAILED_COLOUR = STATUS_COLOURS["failed"]
+PROGRESS_EMPTY_COLOUR = "#d5d8dc"
 
 
 def nice_ceiling(value: int) -> int:
@@ -166,4 +167,51 @@ def status_bars(jobs: dict[str, int]) -> SafeString:
         width,
         height,
         rows,
+    )
+
+
+def progress_bar(
+    total: int, pending: int, failed: int, *, cancelled: bool = False, width: int = 120
+) -> SafeString:
+    """A batch's progress: its finished jobs in green, its failed ones in red, the rest grey.
+
+    In a cancelled batch most finished jobs were cancelled: they are drawn in that colour.
+    """
+    height = 10
+    finished = max(total - pending, 0)
+    failed = min(failed, finished)
+    progress = 100 if not total else round(100 * finished / total)
+
+    def w(count: int) -> str:
+        return _n(width * count / total) if total else "0"
+
+    return format_html(
+        '<svg class="jobman-progress" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
+        'data-progress="{}" data-total="{}" data-pending="{}" data-failed="{}">'
+        "<title>{} of {} finished ({} %), {} failed</title>"
+        '<rect width="{}" height="{}" rx="2" fill="{}"/>'
+        '<rect width="{}" height="{}" rx="2" fill="{}"/>'
+        '<rect x="{}" width="{}" height="{}" fill="{}"/></svg>',
+        width,
+        height,
+        width,
+        height,
+        progress,
+        total,
+        pending,
+        failed,
+        finished,
+        total,
+        progress,
+        failed,
+        width,
+        height,
+        PROGRESS_EMPTY_COLOUR,
+        w(finished),
+        height,
+        STATUS_COLOURS["cancelled"] if cancelled else COMPLETED_COLOUR,
+        w(finished - failed),
+        w(failed),
+        height,
+        FAILED_COLOUR,
     )

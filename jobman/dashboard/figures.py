@@ -2,8 +2,8 @@
 
 Counts per minute come from SQL (``GROUP BY`` a truncated timestamp, over the last hour's
 rows only, found by index); runtime percentiles are computed in Python over at most
-``RUNTIME_SAMPLE`` of the latest completions; Redis and worker figures come from
-``operations.status()``.
+``RUNTIME_SAMPLE`` of the latest completions; batches are looked for among the latest
+``BATCH_WINDOW`` only; Redis and worker figures come from ``operations.status()``.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Subquery
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from jobman import operations
-from jobman.models import Jobman, JobStatus
+from jobman.models import JobBatch, Jobman, JobStatus
 
 # Minutes the throughput chart covers, the current one last.
 MINUTES = 60
@@ -27,6 +27,10 @@ MINUTES = 60
 RUNTIME_SAMPLE = 10_000
 # Failures listed, the latest first.
 LATEST_FAILURES = 10
+# Batches listed: the unfinished ones, then those finished within the chart's window.
+BATCHES_LISTED = 10
+# Batches looked at for that list, the latest by id: job_batches is never pruned.
+BATCH_WINDOW = 10_000
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,21 @@ class Failure:
     error: str
 
 
+@dataclass(frozen=True)
+class BatchFigures:
+    id: int
+    name: str
+    state: str  # see batch_state()
+    total: int
+    pending: int  # jobs not finished yet
+    failed: int
+    progress: int  # per cent of the jobs finished
+    created_at: datetime
+    first_failed_at: datetime | None
+    finished_at: datetime | None
+    cancelled_at: datetime | None
+
+
 @dataclass
 class Figures:
     generated_at: datetime
@@ -89,6 +108,7 @@ class Figures:
     runtime_sample_capped: bool  # True when there were more than RUNTIME_SAMPLE
     jobs: dict[str, int]  # all rows by status
     latest_failures: list[Failure]
+    batches: list[BatchFigures]
     redis_errors: list[str] = field(default_factory=list)
 
     @property
@@ -139,6 +159,7 @@ def collect(now: datetime | None = None) -> Figures:
             Failure(info.id, info.jobman_id, info.type, info.queue, info.failed_at, info.error)
             for info in operations.failed_jobs(limit=LATEST_FAILURES)
         ],
+        batches=recent_batches(since),
         redis_errors=report.redis_errors,
     )
 
@@ -198,6 +219,60 @@ def percentile(ordered: list[float], pct: float) -> float:
     """The nearest-rank percentile of an ascending, non-empty list."""
     rank = max(math.ceil(pct / 100 * len(ordered)), 1)
     return ordered[rank - 1]
+
+
+BATCH_STATES = {
+    "running": "In progress",
+    "completed": "Completed",
+    "failed": "Finished with failures",
+    "cancelled": "Cancelled",
+}
+# The job status whose badge colour each batch state borrows.
+BATCH_STATE_COLOURS = {
+    "running": "queued",
+    "completed": "completed",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
+
+
+def batch_state(batch: JobBatch) -> str:
+    """One word for where a batch stands; ``BATCH_STATES`` gives its label."""
+    if batch.cancelled_at is not None:
+        return "cancelled"
+    if batch.finished_at is None:
+        return "running"
+    return "failed" if batch.failed else "completed"
+
+
+def recent_batches(since: datetime) -> list[BatchFigures]:
+    """Unfinished batches, newest first, then those finished since ``since``, latest first.
+
+    One query, bounded: only the latest ``BATCH_WINDOW`` batches by id are looked at.
+    """
+    newest = JobBatch.objects.order_by("-pk").values("pk")[:1]
+    found = (
+        JobBatch.objects.filter(pk__gt=Subquery(newest) - BATCH_WINDOW)
+        .filter(Q(finished_at__isnull=True) | Q(finished_at__gte=since))
+        .order_by(F("finished_at").desc(nulls_first=True), "-pk")
+        .defer("callbacks")[:BATCHES_LISTED]
+    )
+    return [
+        BatchFigures(
+            id=batch.pk,
+            name=batch.name,
+            state=batch_state(batch),
+            total=batch.total,
+            pending=batch.pending,
+            failed=batch.failed,
+            progress=batch.progress,
+            created_at=batch.created_at,
+            first_failed_at=batch.first_failed_at,
+            finished_at=batch.finished_at,
+            cancelled_at=batch.cancelled_at,
+        )
+        for batch in found
+    ]
 
 
 def _workers(workers: list[operations.WorkerInfo]) -> list[WorkerFigures]:
