@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from jobman import conf, queues, registry, signals
 from jobman.jsonsafe import ensure_json
-from jobman.models import JobBatch, Jobman
+from jobman.models import JobBatch, Jobman, JobStatus
 
 Delay = int | float | timedelta | datetime | None
 
@@ -222,6 +222,7 @@ class JobmanJob:
     ) -> Jobman:
         """Save a row for this job and push it to RQ when the current transaction commits."""
         row = cls._new_row(attribs, queue, delay)
+        recorded = _saved_as_queued([row])
         unique_id = cls(row).unique_id()
         if unique_id is not None:
             existing = cls._insert_unique(row, str(unique_id)[:255])
@@ -229,7 +230,7 @@ class JobmanJob:
                 return existing
         else:
             row.save(force_insert=True)
-        cls._after_insert([row])
+        cls._after_insert([row], recorded)
         return row
 
     @classmethod
@@ -274,9 +275,10 @@ class JobmanJob:
         rows = [cls._new_row(attribs, queue, delay) for attribs in attribs_list]
         if not rows:
             return []
+        recorded = _saved_as_queued(rows)
         with transaction.atomic(using=router.db_for_write(Jobman)):
             rows = Jobman.objects.bulk_create(rows, batch_size=INSERT_BATCH_SIZE)
-        cls._after_insert(rows)
+        cls._after_insert(rows, recorded)
         return rows
 
     @classmethod
@@ -306,10 +308,33 @@ class JobmanJob:
         )
 
     @classmethod
-    def _after_insert(cls, rows: list[Jobman]) -> None:
+    def _after_insert(cls, rows: list[Jobman], recorded: bool) -> None:
         for row in rows:
             signals.job_dispatched.send(sender=cls, jobman=row)
-        transaction.on_commit(partial(queues.push, rows), using=router.db_for_write(Jobman))
+        _push_on_commit(rows, recorded)
+
+
+def _saved_as_queued(rows: list[Jobman]) -> bool:
+    """Have ``rows``, to be pushed when the transaction commits, saved as ``queued`` already.
+
+    The push then needs no UPDATE to say so: one INSERT and one Redis pipeline make a
+    dispatch. Should the push fail, it puts them back to ``pending``; should the process
+    die between COMMIT and push, ``jobman_requeue_unpushed --check-redis`` finds them
+    queued but missing from Redis. While ``jobman.testing`` captures dispatches nothing is
+    pushed, so they are saved ``pending``. Returns whether they are saved ``queued``.
+    """
+    if queues.captured:
+        return False
+    now = timezone.now()
+    for row in rows:
+        row.status, row.pushed_at = JobStatus.QUEUED, now
+    return True
+
+
+def _push_on_commit(rows: list[Jobman], recorded: bool) -> None:
+    transaction.on_commit(
+        partial(queues.push, rows, recorded=recorded), using=router.db_for_write(Jobman)
+    )
 
 
 def _available_at(delay: Delay, now: datetime) -> datetime | None:
@@ -354,10 +379,12 @@ class Chain:
         rows = [job.jobman for job in self.jobs]
         for position, row in enumerate(rows):
             row.chain_position = position
+        # Only the first step is pushed now; the others stay pending until their turn.
+        recorded = _saved_as_queued(rows[:1])
         rows = _insert_together(rows, chain_id=chain_id)
         for job in self.jobs:
             signals.job_dispatched.send(sender=type(job), jobman=job.jobman)
-        transaction.on_commit(partial(queues.push, rows[:1]), using=router.db_for_write(Jobman))
+        _push_on_commit(rows[:1], recorded)
         return rows
 
 
@@ -374,12 +401,14 @@ class Batch:
             which: {"type": job.type, "attribs": job.attribs, "queue": job.jobman.queue}
             for which, job in self.callbacks.items()
         }
+        rows = [job.jobman for job in self.jobs]
+        recorded = _saved_as_queued(rows)
         with transaction.atomic(using=router.db_for_write(Jobman)):
             batch = JobBatch.objects.create(
                 name=self.name, total=len(self.jobs), pending=len(self.jobs), callbacks=specs
             )
-            rows = _insert_together([job.jobman for job in self.jobs], batch=batch)
+            rows = _insert_together(rows, batch=batch)
         for job in self.jobs:
             signals.job_dispatched.send(sender=type(job), jobman=job.jobman)
-        transaction.on_commit(partial(queues.push, rows), using=router.db_for_write(Jobman))
+        _push_on_commit(rows, recorded)
         return batch

@@ -111,6 +111,15 @@ class JobmanQuerySet(models.QuerySet["Jobman"]):
             status=JobStatus.QUEUED, pushed_at=now, updated_at=now
         )
 
+    def mark_unpushed(self, pks: Iterable[int]) -> int:
+        """Put rows ``pks``, saved ``queued`` by a dispatch, back to ``pending``: Redis did
+        not take them. A row no longer ``queued``, or with an attempt started, is left as it
+        is: a worker has it, so Redis had it after all.
+        """
+        return self.filter(pk__in=list(pks), status=JobStatus.QUEUED, attempts=0).update(
+            status=JobStatus.PENDING, pushed_at=None, updated_at=timezone.now()
+        )
+
     def unpushed(self, before: datetime) -> JobmanQuerySet:
         """Rows still ``pending`` whose last change of state came before ``before``.
 

@@ -16,6 +16,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import JobStatus as RQStatus
+from rq.queue import EnqueueData
 from rq.serializers import JSONSerializer
 
 from jobman import conf, registry
@@ -85,36 +86,63 @@ def rq_timeout(job_type: str) -> int:
     return int(timeout) + BOOKKEEPING_GRACE
 
 
-def _add_to_pipeline(row: Jobman, pipeline: Any) -> None:
-    queue = get_queue(row.queue)
-    available_at = row.available_at
-    delayed = available_at is not None and available_at > timezone.now()
-    job = queue.create_job(
-        RUNNER,
-        args=(row.pk,),
-        job_id=row.rq_job_id,
-        timeout=rq_timeout(row.type),
-        result_ttl=conf.get("RESULT_TTL"),
-        failure_ttl=conf.get("FAILURE_TTL"),
-        description=f"{row.type} #{row.pk}",
-        status=RQStatus.SCHEDULED if delayed else RQStatus.QUEUED,
-    )
-    if available_at is not None and delayed:
+def _add_to_pipeline(rows: list[Jobman], pipeline: Any) -> None:
+    """Add the RQ jobs of ``rows``, all on one Redis server, to ``pipeline``."""
+    # What every row shares is read once.
+    now = timezone.now()
+    result_ttl, failure_ttl = conf.get("RESULT_TTL"), conf.get("FAILURE_TTL")
+    timeouts: dict[str, int] = {}  # by job type
+    due: dict[str, list[EnqueueData]] = {}  # by queue: the jobs that may start now
+    for row in rows:
+        queue = get_queue(row.queue)
+        timeout = timeouts.get(row.type)
+        if timeout is None:
+            timeout = timeouts[row.type] = rq_timeout(row.type)
+        available_at = row.available_at
+        if available_at is None or available_at <= now:
+            due.setdefault(row.queue, []).append(
+                queue.prepare_data(
+                    RUNNER,
+                    args=(row.pk,),
+                    job_id=row.rq_job_id,
+                    timeout=timeout,
+                    result_ttl=result_ttl,
+                    failure_ttl=failure_ttl,
+                    description=f"{row.type} #{row.pk}",
+                )
+            )
+            continue
+        job = queue.create_job(
+            RUNNER,
+            args=(row.pk,),
+            job_id=row.rq_job_id,
+            timeout=timeout,
+            result_ttl=result_ttl,
+            failure_ttl=failure_ttl,
+            description=f"{row.type} #{row.pk}",
+            status=RQStatus.SCHEDULED,
+        )
         # RQ's scheduler counts whole seconds; rounding up keeps the job from coming early.
-        due = available_at.replace(microsecond=0) + timedelta(seconds=1)
-        queue.schedule_job(job, due, pipeline=pipeline)
-    else:
-        queue.enqueue_job(job, pipeline=pipeline)
+        at = available_at.replace(microsecond=0) + timedelta(seconds=1)
+        queue.schedule_job(job, at, pipeline=pipeline)
+    for name, datas in due.items():
+        # What enqueue_job does job by job, but the queue's registration is sent once.
+        get_queue(name).enqueue_many(datas, pipeline=pipeline)
 
 
-def push(rows: Sequence[Jobman]) -> list[Jobman]:
-    """Put ``rows`` in Redis, one pipeline per server, and mark them queued.
+def push(rows: Sequence[Jobman], *, recorded: bool = False) -> list[Jobman]:
+    """Put ``rows`` in Redis, one pipeline per server; return the rows Redis took.
 
-    When Redis cannot be reached the rows stay ``pending`` and a warning says so;
-    ``jobman_requeue_unpushed`` pushes them later. Returns the rows that were pushed.
+    Rows saved ``pending`` are marked ``queued`` once Redis has them. ``recorded`` rows were
+    saved ``queued`` already, as a dispatch saves the rows it pushes on commit, which spares
+    that UPDATE. When Redis cannot be reached, the rows it did not take are ``pending``
+    (``recorded`` ones are put back) and a warning says so; ``jobman_requeue_unpushed``
+    pushes them later.
     """
     if captured:
         captured[-1].extend(rows)
+        if recorded:  # the capture began after they were saved: they are in no queue
+            _put_back(rows)
         return []
     groups: dict[int, tuple[Redis, list[Jobman]]] = {}
     for row in rows:
@@ -122,14 +150,14 @@ def push(rows: Sequence[Jobman]) -> list[Jobman]:
         groups.setdefault(id(connection), (connection, []))[1].append(row)
 
     pushed: list[Jobman] = []
+    unpushed: list[Jobman] = []
     for connection, group in groups.values():
         try:
             with connection.pipeline() as pipeline:
                 # One MULTI for the whole group, begun here: RQ's enqueue_job begins one
                 # itself when none is, which fails once a delayed job's commands are queued.
                 pipeline.multi()
-                for row in group:
-                    _add_to_pipeline(row, pipeline)
+                _add_to_pipeline(group, pipeline)
                 pipeline.execute()
         except RedisError as error:
             logger.warning(
@@ -139,13 +167,25 @@ def push(rows: Sequence[Jobman]) -> list[Jobman]:
                 error,
                 ", ".join(str(row.pk) for row in group[:20]) + (" ..." if len(group) > 20 else ""),
             )
+            unpushed.extend(group)
             continue
         pushed.extend(group)
 
-    if pushed:
+    if recorded:
+        if unpushed:
+            _put_back(unpushed)
+    elif pushed:
         Jobman.objects.mark_pushed(row.pk for row in pushed)
         now = timezone.now()
         for row in pushed:
             if row.status == JobStatus.PENDING:
                 row.status, row.pushed_at = JobStatus.QUEUED, now
     return pushed
+
+
+def _put_back(rows: Sequence[Jobman]) -> None:
+    """Put rows saved ``queued`` but never pushed back to ``pending``: one UPDATE."""
+    Jobman.objects.mark_unpushed(row.pk for row in rows)
+    for row in rows:
+        if row.status == JobStatus.QUEUED and not row.attempts:
+            row.status, row.pushed_at = JobStatus.PENDING, None

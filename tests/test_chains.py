@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 import redis
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jobman import JobmanJob, operations
@@ -33,6 +35,23 @@ def test_chain__runs_steps_in_order_one_at_a_time(redis_db: redis.Redis) -> None
 
     assert kinds() == ["step:a", "step:b", "step:c"]
     assert set(Jobman.objects.values_list("status", flat=True)) == {JobStatus.COMPLETED}
+
+
+def test_chain_and_batch__rows_pushed_now_are_saved_queued_the_rest_pending(
+    redis_db: redis.Redis,
+) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        chain = JobmanJob.chain([StepJob({"name": n}) for n in "ab"]).dispatch()
+        batch = JobmanJob.batch([StepJob({"name": n}) for n in "cd"]).dispatch()
+
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    found = dict(Jobman.objects.values_list("pk", "status"))
+    assert [found[row.pk] for row in chain] == [JobStatus.QUEUED, JobStatus.PENDING]
+    assert [row.pushed_at is not None for row in chain] == [True, False]
+    assert set(batch.jobs.values_list("status", flat=True)) == {JobStatus.QUEUED}
+    assert not batch.jobs.filter(pushed_at__isnull=True).exists()
+    in_redis = {job_id.decode() for job_id in redis_db.lrange("rq:queue:default", 0, -1)}
+    assert in_redis == {chain[0].rq_job_id, *(row.rq_job_id for row in batch.jobs.all())}
 
 
 def test_chain__a_failure_cancels_the_rest_with_the_reason() -> None:

@@ -130,10 +130,52 @@ def test_dispatch__pushes_only_after_the_transaction_commits(redis_db: redis.Red
     with transaction.atomic():
         row = HelloJob.dispatch({"name": "later"})
         assert rq_job_keys(redis_db) == []
-        assert Jobman.objects.get(pk=row.pk).status == JobStatus.PENDING
+        # Saved as the push on commit will leave it, so that push needs no UPDATE.
+        assert Jobman.objects.get(pk=row.pk).status == JobStatus.QUEUED
 
     assert rq_job_keys(redis_db) == [f"rq:job:jobman-{row.pk}".encode()]
     assert Jobman.objects.get(pk=row.pk).status == JobStatus.QUEUED
+
+
+def writes(queries: CaptureQueriesContext) -> list[str]:
+    """The statements among ``queries`` that change rows."""
+    return [
+        query["sql"].split()[0]
+        for query in queries.captured_queries
+        if query["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE")
+    ]
+
+
+def test_dispatch__one_insert_and_one_redis_pipeline_nothing_more(
+    redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    HelloJob.dispatch({})  # RQ asks the server's version once per queue: not part of a dispatch
+    pipelines: list[list[str]] = []
+    commands: list[str] = []
+    real_execute, real_command = Pipeline.execute, redis.Redis.execute_command
+
+    def counting_execute(self: Pipeline, *args: object, **kwargs: object) -> object:
+        pipelines.append([str(command[0][0]) for command in self.command_stack])
+        return real_execute(self, *args, **kwargs)
+
+    def counting_command(self: redis.Redis, *args: object, **options: object) -> object:
+        commands.append(str(args[0]))
+        return real_command(self, *args, **options)
+
+    monkeypatch.setattr(Pipeline, "execute", counting_execute)
+    monkeypatch.setattr(redis.Redis, "execute_command", counting_command)
+    with CaptureQueriesContext(connection) as queries:
+        row = HelloJob.dispatch({"name": "Ada"})
+    monkeypatch.undo()
+
+    assert writes(queries) == ["INSERT"]
+    assert len(queries.captured_queries) == 1  # nothing read either
+    assert len(pipelines) == 1
+    assert commands == []
+    assert (row.status, row.pushed_at is not None) == (JobStatus.QUEUED, True)
+    saved = Jobman.objects.get(pk=row.pk)
+    assert (saved.status, saved.pushed_at) == (JobStatus.QUEUED, row.pushed_at)
+    assert redis_db.lrange("rq:queue:default", 0, -1)[-1] == row.rq_job_id.encode()
 
 
 @override_settings(RQ_QUEUES={"default": {"URL": "redis://127.0.0.1:1/0"}})
@@ -148,6 +190,23 @@ def test_dispatch__redis_unreachable_leaves_a_pending_row_and_warns(
     assert Jobman.objects.get(pk=row.pk).pushed_at is None
     assert "could not push 1 job(s) to Redis" in caplog.text
     assert f"rows {row.pk} stay pending" in caplog.text
+
+
+def test_dispatch_many__redis_unreachable_puts_the_rows_back_to_pending_in_one_update(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with (
+        override_settings(RQ_QUEUES={"default": {"URL": "redis://127.0.0.1:1/0"}}),
+        CaptureQueriesContext(connection) as queries,
+        caplog.at_level(logging.WARNING, logger="jobman"),
+    ):
+        rows = HelloJob.dispatch_many([{"name": str(n)} for n in range(3)])
+
+    assert writes(queries) == ["INSERT", "UPDATE"]
+    assert [(row.status, row.pushed_at) for row in rows] == [(JobStatus.PENDING, None)] * 3
+    saved = Jobman.objects.order_by("pk").values_list("status", "pushed_at")
+    assert list(saved) == [(JobStatus.PENDING, None)] * 3
+    assert "could not push 3 job(s) to Redis" in caplog.text
 
 
 def test_dispatch__delay_sets_available_at_and_schedules_in_rq(redis_db: redis.Redis) -> None:
@@ -196,8 +255,12 @@ def test_dispatch_many__batched_inserts_and_one_pipeline(
     per_insert = min(INSERT_BATCH_SIZE, connection.ops.bulk_batch_size(fields, rows))
     assert len(inserts) == math.ceil(1000 / per_insert)
     assert len(executed) == 1  # one Redis round trip for all 1,000 pushes
+    assert set(writes(queries)) == {"INSERT"}  # and no UPDATE after the push
     assert len(rows) == 1000
     assert len({row.pk for row in rows}) == 1000
+    assert set(Jobman.objects.values_list("status", flat=True)) == {JobStatus.QUEUED}
+    assert not Jobman.objects.filter(pushed_at__isnull=True).exists()
+    assert redis_db.llen("rq:queue:default") == 1000
     assert Jobman.objects.filter(status=JobStatus.QUEUED).count() == 1000
     assert redis_db.llen("rq:queue:default") == 1000
 

@@ -21,7 +21,15 @@ from rq.serializers import JSONSerializer
 from jobman import JobmanJob, operations, queues
 from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
 from tests import services
-from tests.helpers import WorkerProcess, start_worker, stop_worker, wait_for, work
+from tests.helpers import (
+    WorkerProcess,
+    manage,
+    run_command,
+    start_worker,
+    stop_worker,
+    wait_for,
+    work,
+)
 from tests.rows import UNREACHABLE, make_failed, make_row, start_manage
 from tests.testapp.jobs import AlwaysFailingJob, FailsUntilJob, GivesUpJob, HelloJob
 from tests.testapp.models import Execution
@@ -90,6 +98,23 @@ def test_retry_failed__a_worker_receiving_it_before_the_push_is_recorded_claims_
     assert claimed is not None
     assert (claimed.status, claimed.attempts) == (JobStatus.RUNNING, 3)
     assert Jobman.objects.mark_pushed([row.pk]) == 0  # the late bookkeeping leaves it running
+
+
+def test_mark_unpushed__puts_back_only_rows_no_worker_has_taken() -> None:
+    pushed_at = timezone.now()
+    untouched = make_row(JobStatus.QUEUED, pushed_at=pushed_at)
+    running = make_row(JobStatus.RUNNING, attempts=1, pushed_at=pushed_at)
+    tried = make_row(JobStatus.QUEUED, attempts=1, pushed_at=pushed_at)  # released after a retry
+
+    assert Jobman.objects.mark_unpushed([untouched.pk, running.pk, tried.pk]) == 1
+
+    found = dict(Jobman.objects.values_list("pk", "status"))
+    assert found == {
+        untouched.pk: JobStatus.PENDING,
+        running.pk: JobStatus.RUNNING,
+        tried.pk: JobStatus.QUEUED,
+    }
+    assert Jobman.objects.get(pk=untouched.pk).pushed_at is None
 
 
 def test_unpushed__pending_rows_past_the_grace_period_only() -> None:
@@ -293,6 +318,40 @@ def test_requeue_unpushed__check_redis_pushes_queued_jobs_lost_with_redis(
         row.refresh_from_db()
         assert (row.status, row.attempts) == (JobStatus.COMPLETED, 1)
         assert runs(row) == [1]
+
+
+@pytest.mark.worker
+def test_requeue_unpushed__check_redis_pushes_a_dispatch_whose_process_died_before_its_push(
+    redis_db: redis.Redis,
+) -> None:
+    """A dispatch saves its row as queued. If its process dies between the COMMIT and the
+    push, the row says queued but Redis never had it: --check-redis finds and pushes it."""
+    died = manage(
+        "shell",
+        "-c",
+        "import os\n"
+        "from django.db import transaction\n"
+        "from tests.testapp.jobs import HelloJob\n"
+        "with transaction.atomic():\n"
+        "    transaction.on_commit(lambda: os._exit(3))  # runs before the push\n"
+        "    print(HelloJob.dispatch({'name': 'Ada'}).pk, flush=True)\n",
+    )
+    assert died.code == 3, died.err
+    row = Jobman.objects.get(pk=int(died.out.split()[-1]))
+    assert (row.status, row.pushed_at is not None) == (JobStatus.QUEUED, True)
+    assert not redis_db.exists(RQJob.key_for(row.rq_job_id))
+    assert operations.requeue_unpushed(older_than=timedelta(0)).jobs == []  # it is not pending
+
+    result = run_command("jobman_requeue_unpushed", "--check-redis")
+
+    assert (result.code, result.err) == (0, "")
+    assert result.out == (
+        f"Pushed jobman #{row.pk} (test.hello, queue default): queued but missing from Redis.\n"
+    )
+    work()
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (JobStatus.COMPLETED, 1)
+    assert runs(row) == [1]
 
 
 def test_requeue_unpushed__check_redis_asks_with_one_pipeline_per_batch(

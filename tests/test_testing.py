@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import pytest
 import redis
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-from jobman.models import JobStatus
+from jobman import JobmanJob
+from jobman.models import Jobman, JobStatus
 from jobman.testing import CapturedDispatches, capture_dispatches, run_pending
-from tests.testapp.jobs import AlwaysFailingJob, FlakyJob, HelloJob, HighJob
+from tests.testapp.jobs import AlwaysFailingJob, FlakyJob, HelloJob, HighJob, StepJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,6 +25,36 @@ def test_jobman_fake__captures_without_redis(
     assert jobman_fake.assert_dispatched(HelloJob, count=1, attribs={"name": "Ada"}) == [row]
     jobman_fake.assert_not_dispatched(HighJob)
     assert row.status == JobStatus.PENDING
+    assert redis_db.llen("rq:queue:default") == 0
+
+
+def test_capture__rows_are_saved_pending_as_nothing_was_pushed(redis_db: redis.Redis) -> None:
+    with capture_dispatches() as captured, CaptureQueriesContext(connection) as queries:
+        single = HelloJob.dispatch({"name": "Ada"})
+        many = HelloJob.dispatch_many([{"name": "Bob"}, {"name": "Cy"}])
+        chain = JobmanJob.chain([StepJob({"name": "a"}), StepJob({"name": "b"})]).dispatch()
+
+    assert [row.pk for row in captured.rows] == [row.pk for row in [single, *many, chain[0]]]
+    # Decided when they are saved: no UPDATE puts them back.
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    saved = Jobman.objects.values_list("status", "pushed_at")
+    assert set(saved) == {(JobStatus.PENDING, None)}
+    assert {(row.status, row.pushed_at) for row in captured.rows} == {(JobStatus.PENDING, None)}
+    assert redis_db.llen("rq:queue:default") == 0
+
+
+def test_capture__begun_after_the_insert_still_leaves_the_row_pending(
+    redis_db: redis.Redis,
+) -> None:
+    with ExitStack() as stack:
+        with transaction.atomic():
+            row = HelloJob.dispatch({"name": "Ada"})  # saved queued: it is pushed on commit
+            captured = stack.enter_context(capture_dispatches())
+        assert captured.rows == [row]
+
+    assert (row.status, row.pushed_at) == (JobStatus.PENDING, None)
+    saved = Jobman.objects.get(pk=row.pk)
+    assert (saved.status, saved.pushed_at) == (JobStatus.PENDING, None)
     assert redis_db.llen("rq:queue:default") == 0
 
 
