@@ -7,6 +7,7 @@ the same move, and each writes only the columns that move changes.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -16,7 +17,7 @@ from django.db import models, router, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from jobman import conf
+from jobman import conf, hotpath
 
 
 class JobStatus(models.TextChoices):
@@ -75,23 +76,16 @@ class JobmanQuerySet(models.QuerySet["Jobman"]):
         """Start an attempt of row ``pk`` for ``worker``; None when it is not ready to run.
 
         One conditional UPDATE decides: of two deliveries of the same job, exactly one
-        gets the row, and a cancelled, running or finished row is never started.
+        gets the row, and a cancelled, running or finished row is never started. Where
+        the database can, the same statement returns the row (UPDATE ... RETURNING).
         """
-        now = timezone.now()
-        started = self.filter(
-            Q(available_at__isnull=True) | Q(available_at__lte=now),
-            pk=pk,
-            status__in=CLAIMABLE,
-        ).update(
-            status=JobStatus.RUNNING,
-            attempts=F("attempts") + 1,
-            started_at=now,
-            worker=worker[:255],
-            updated_at=now,
-        )
-        if not started:
+        using = router.db_for_write(self.model)
+        claimed = hotpath.claim(self.model, using, pk, worker, timezone.now(), CLAIMABLE)
+        if claimed is None:
             return None
-        return self.get(pk=pk)
+        row = claimed if isinstance(claimed, Jobman) else self.using(using).get(pk=pk)
+        row.as_claimed = copy.deepcopy(row.attribs)
+        return row
 
     def cancel(self, pks: Iterable[int]) -> int:
         """Cancel rows ``pks`` that have not started; returns how many were cancelled."""
@@ -249,28 +243,32 @@ class Jobman(models.Model):
         """The id of this row's job in RQ: derived from the row, so a push is idempotent."""
         return f"jobman-{self.pk}"
 
+    # The attribs as the attempt found them, set by the claim: unchanged, they are not
+    # written again.
+    as_claimed: Any = None
+
     def _finish_attempt(self, **fields: Any) -> bool:
         """Write the end of the running attempt, unless something else already ended it."""
         fields["updated_at"] = timezone.now()
-        changed = (
-            type(self)
-            .objects.filter(pk=self.pk, status=JobStatus.RUNNING, attempts=self.attempts)
-            .update(**fields)
-        )
+        if self.as_claimed is not None and fields.get("attribs") == self.as_claimed:
+            del fields["attribs"]
+        using = router.db_for_write(type(self), instance=self)
+        changed = hotpath.finish(type(self), using, self.pk, self.attempts, fields)
         for name, value in fields.items():
             setattr(self, name, value)
-        return bool(changed)
+        return changed
 
     def record_success(self, code: str | None, logs: str) -> bool:
         """Mark the running attempt completed, with its result and notes."""
-        return self._finish_attempt(
-            status=JobStatus.COMPLETED,
-            completed_at=timezone.now(),
-            completed_code=code,
-            unique_key=None,
-            attribs=self.attribs,
-            logs=cap_tail(logs, conf.get("MAX_LOG_CHARS")),
-        )
+        fields: dict[str, Any] = {"status": JobStatus.COMPLETED, "completed_at": timezone.now()}
+        if code is not None or self.completed_code is not None:
+            fields["completed_code"] = code
+        if self.unique_key is not None:
+            fields["unique_key"] = None
+        logs = cap_tail(logs, conf.get("MAX_LOG_CHARS"))
+        if logs != self.logs:
+            fields["logs"] = logs
+        return self._finish_attempt(attribs=self.attribs, **fields)
 
     def record_release(self, available_at: datetime, note: str) -> bool:
         """Give the attempt back unrun: it uses no try, and waits until ``available_at``."""

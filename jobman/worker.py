@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import gc
+import json
 import logging
 import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import uuid
-from typing import Any
+from typing import IO, Any
 
-from django.db import close_old_connections, connections
+from django.db import DatabaseError, connections
 from django.utils.module_loading import import_string
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -25,7 +29,8 @@ from rq.serializers import JSONSerializer
 from rq.utils import now
 from rq.worker import BaseWorker, WorkerStatus
 
-from jobman import conf, reaper
+from jobman import conf, reaper, runner
+from jobman.models import Jobman
 from jobman.queues import RUNNER
 
 logger = logging.getLogger("jobman")
@@ -45,6 +50,39 @@ def runs(job: Job) -> str | None:
         return None
 
 
+def keep_usable_connections() -> None:
+    """Between jobs: close the connections that failed or outlived CONN_MAX_AGE, keep the rest.
+
+    A worker runs one job after another, so it keeps its connection as a persistent one
+    would be kept, whatever CONN_MAX_AGE says: closing it after every job, as Django does
+    after every request when CONN_MAX_AGE is 0, would make each job connect again.
+    """
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is None or connection.in_atomic_block:
+            continue
+        if connection.errors_occurred:
+            if connection.is_usable():
+                connection.errors_occurred = False
+            else:
+                connection.close()
+                continue
+        max_age = connection.settings_dict.get("CONN_MAX_AGE")
+        if max_age and connection.close_at is not None and time.monotonic() >= connection.close_at:
+            connection.close()
+
+
+def close_connections_before_fork() -> None:
+    """Close what a work-horse must not inherit: every SQLite connection.
+
+    SQLite keeps per-process state about the files it has open, which a forked child
+    would inherit half-true. A PostgreSQL (or other client/server) connection stays open
+    in the worker; the horse forgets its copy without using it.
+    """
+    for connection in connections.all(initialized_only=True):
+        if connection.vendor == "sqlite":
+            connection.close()
+
+
 def forget_inherited_connections() -> None:
     """In a forked child, drop the parent's database connections without closing them."""
     for connection in connections.all(initialized_only=True):
@@ -57,6 +95,12 @@ def forget_inherited_connections() -> None:
 PR_SET_PDEATHSIG = 1
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library, loaded once in the worker rather than in every horse."""
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def die_with_parent(parent_pid: int) -> None:
     """In a work-horse: be SIGKILLed when the worker that forked it dies (Linux only).
 
@@ -67,8 +111,7 @@ def die_with_parent(parent_pid: int) -> None:
     if not sys.platform.startswith("linux"):
         return
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         return
     if os.getppid() != parent_pid:  # the worker died before prctl took effect
@@ -99,6 +142,11 @@ class JobmanWorkerMixin:
         kwargs.setdefault("worker_ttl", lost_after // 3 + 15)
         super().__init__(queues, *args, **kwargs)  # type: ignore[call-arg]
         self._last_reap = 0.0
+        self._claimed: Jobman | None = None
+        self._outcome: IO[bytes] | None = None
+        self._stopped = threading.Event()
+        self._keep_alive_thread: threading.Thread | None = None
+        self._frozen = False
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         ttl = conf.get("LOST_AFTER")
@@ -142,7 +190,7 @@ class JobmanWorkerMixin:
         except Exception:
             logger.exception("jobman: reaping lost jobs failed; trying again in %s s", interval)
         finally:
-            close_old_connections()
+            keep_usable_connections()
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[misc]
@@ -156,24 +204,101 @@ class JobmanWorkerMixin:
         if runs(job) != RUNNER:
             return
         try:
-            reaper.horse_lost(job, self.name, reason)
+            # A horse that finished its job and died afterwards still completed it.
+            if not self._record_handed_back():
+                reaper.horse_lost(job, self.name, reason)
         finally:
-            close_old_connections()
+            keep_usable_connections()
 
     def register_death(self) -> None:
+        self._stopped.set()
         super().register_death()  # type: ignore[misc]
         reaper.mark_gone(self.connection, self.name)
 
+    # A forking worker makes the two writes of an attempt itself, on its own long-lived
+    # connection: it claims the row before forking and writes a completed attempt after
+    # the horse exits, so a horse whose job does not touch the database never connects.
+
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
-        # The parent gives up its connections first, so the horse inherits none in use.
-        connections.close_all()
+        if sys.platform.startswith("linux"):
+            _libc()
+        if not self._frozen:
+            # Every page a process writes after a fork is copied, and the collector writes
+            # to every object it visits. What the worker built to start is kept for good:
+            # the collector leaves it alone in the worker and in every horse.
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
         self._worker_pid = os.getpid()
+        self._claimed = self._claim_ahead(job)
+        outcome = self._outcome_file()
+        os.ftruncate(outcome, 0)
+        close_connections_before_fork()
         super().fork_work_horse(job, queue)  # type: ignore[misc]
+        runner.take_claimed(0)  # the horse has its copy; the worker keeps self._claimed
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         die_with_parent(self._worker_pid)
         forget_inherited_connections()
+        if self._claimed is not None:
+            runner.hand_back = self._hand_back
         super().main_work_horse(job, queue)  # type: ignore[misc]
+
+    def monitor_work_horse(self, job: Job, queue: Queue) -> None:
+        super().monitor_work_horse(job, queue)  # type: ignore[misc]
+        try:
+            self._record_handed_back()
+        finally:
+            keep_usable_connections()
+
+    def _claim_ahead(self, job: Job) -> Jobman | None:
+        """Claim the job's row for the horse; None leaves the claim to the horse."""
+        if runs(job) != RUNNER:
+            return None
+        args = job.args
+        if len(args) != 1 or not isinstance(args[0], int) or isinstance(args[0], bool):
+            return None  # the runner refuses it, with the reason, in the horse
+        try:
+            return runner.claim_ahead(args[0], worker=self.name)
+        except DatabaseError as error:
+            logger.warning("jobman: claiming row %s failed (%s); the horse tries", args[0], error)
+            keep_usable_connections()
+            return None
+
+    def _outcome_file(self) -> int:
+        """A file only this worker and its horses know, for a horse's completed attempt."""
+        if self._outcome is None:
+            self._outcome = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the worker)
+        return self._outcome.fileno()
+
+    def _hand_back(self, row: Jobman, code: str | None, logs: str) -> None:
+        """In the horse: leave a completed attempt for the worker to write."""
+        outcome = {"id": row.pk, "attempts": row.attempts, "code": code, "logs": logs}
+        outcome["attribs"] = row.attribs
+        os.pwrite(self._outcome_file(), json.dumps(outcome).encode(), 0)
+
+    def _record_handed_back(self) -> bool:
+        """Write the completed attempt the horse left, if it left one. Once only."""
+        row, self._claimed = self._claimed, None
+        if row is None or self._outcome is None:
+            return False
+        fd = self._outcome.fileno()
+        data = os.pread(fd, os.fstat(fd).st_size, 0)
+        if not data:
+            return False
+        try:
+            outcome = json.loads(data)
+        except ValueError:
+            logger.error("jobman: row %s: the work-horse left an unreadable outcome", row.pk)
+            return False
+        if (outcome.get("id"), outcome.get("attempts")) != (row.pk, row.attempts):
+            return False
+        row.attribs = outcome["attribs"]
+        try:
+            runner.record_success(row, outcome["code"], outcome["logs"])
+        except Exception:
+            logger.exception("jobman: writing the completed attempt of row %s failed", row.pk)
+        return True
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         func_name = runs(job)
@@ -190,18 +315,23 @@ class JobmanWorkerMixin:
                 # This process is about to os._exit(): say goodbye to the database properly.
                 connections.close_all()
         # The job runs in this very process, so no loop is free to heartbeat meanwhile.
-        done = threading.Event()
-        threading.Thread(target=self._keep_alive, args=(done,), daemon=True).start()
-        close_old_connections()
+        self._start_keep_alive()
         try:
             return bool(super().perform_job(job, queue))  # type: ignore[misc]
         finally:
-            done.set()
-            close_old_connections()
+            keep_usable_connections()
 
-    def _keep_alive(self, done: threading.Event) -> None:
+    def _start_keep_alive(self) -> None:
+        if self._keep_alive_thread is None:
+            self._keep_alive_thread = threading.Thread(
+                target=self._keep_alive, args=(self._stopped,), daemon=True
+            )
+            self._keep_alive_thread.start()
+
+    def _keep_alive(self, stopped: threading.Event) -> None:
+        """Refresh the worker's alive key while it lives, in jobs or between them."""
         lost_after = conf.get("LOST_AFTER")
-        while not done.wait(lost_after / 3):
+        while not stopped.wait(lost_after / 3):
             try:
                 self.connection.set(reaper.ALIVE_KEY.format(self.name), 1, ex=lost_after)
             except Exception:

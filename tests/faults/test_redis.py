@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 from django.db import connections
@@ -75,7 +76,10 @@ def test_redis_outage__during_a_burst_of_dispatches() -> None:
             unpushed = Jobman.objects.filter(pk__in=pks, status=JobStatus.PENDING).count()
 
             revived = fleet.revive()
-            requeue = run_command("jobman_requeue_unpushed", "--older-than", "0", "-v", "0")
+            # Saved `queued` and not in Redis yet: what --check-redis repairs.
+            requeue = run_command(
+                "jobman_requeue_unpushed", "--check-redis", "--older-than", "0", "-v", "0"
+            )
             assert requeue.code == 0, requeue.err
             try:
                 wait_until(all_finished(pks), timeout=60 + count / 5)
@@ -188,9 +192,9 @@ def test_slow_push_racing_requeue(monkeypatch: pytest.MonkeyPatch) -> None:
     delays: dict[int, float] = {}
     push = queues.push
 
-    def slow_push(rows: Sequence[Jobman]) -> list[Jobman]:
+    def slow_push(rows: Sequence[Jobman], **kwargs: Any) -> list[Jobman]:
         time.sleep(delays.get(threading.get_ident(), 0))
-        return push(rows)
+        return push(rows, **kwargs)
 
     monkeypatch.setattr(queues, "push", slow_push)
     with throwaway_redis() as server:
@@ -211,7 +215,10 @@ def test_slow_push_racing_requeue(monkeypatch: pytest.MonkeyPatch) -> None:
             saved = Jobman.objects.filter(type=FaultJob.type)
             wait_until(lambda: saved.count() == count, timeout=30, interval=0.01)
             pks = list(saved.values_list("pk", flat=True))
-            requeue = run_command("jobman_requeue_unpushed", "--older-than", "0", "-v", "0")
+            # Saved `queued` and not in Redis yet: what --check-redis repairs.
+            requeue = run_command(
+                "jobman_requeue_unpushed", "--check-redis", "--older-than", "0", "-v", "0"
+            )
             for thread in threads:
                 thread.join(timeout=30)
             assert not any(thread.is_alive() for thread in threads)

@@ -213,9 +213,12 @@ def test_horse_killed__attempt_recorded_at_once_and_retried(fleet: Fleet) -> Non
             os.kill(execution.pid, signal.SIGKILL)
             kills += 1
             killed_at = time.monotonic()
+            # Recorded once the row has left that attempt (the next may already run).
             wait_until(
-                lambda pk=execution.jobman_id: Jobman.objects.get(pk=pk).status  # type: ignore[misc]
-                != JobStatus.RUNNING,
+                lambda pk=execution.jobman_id, attempt=execution.attempt: Jobman.objects.filter(  # type: ignore[misc]
+                    pk=pk, status=JobStatus.RUNNING, attempts=attempt
+                ).count()
+                == 0,
                 timeout=10,
                 interval=0.05,
             )
