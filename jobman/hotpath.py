@@ -16,6 +16,8 @@ from django.db import connections
 from django.db.models import Field
 from django.db.models.expressions import Col
 
+from jobman import conf
+
 if TYPE_CHECKING:
     from jobman.models import Jobman
 
@@ -40,6 +42,13 @@ class Table:
             converters = self.db.ops.get_db_converters(column) + f.get_db_converters(self.db)
             self.readers.append((column, converters))
         self.can_return = bool(self.db.features.can_return_rows_from_bulk_insert)
+
+    def async_commit(self) -> str:
+        """With JOBMAN["ASYNC_COMMIT"] on PostgreSQL, a FROM clause that turns off
+        synchronous_commit for the transaction of this statement alone, else nothing."""
+        if self.db.vendor != "postgresql" or not conf.get("ASYNC_COMMIT"):
+            return ""
+        return "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS jobman_async "
 
     def prepare(self, name: str, value: Any) -> Any:
         return self.by_name[name].get_db_prep_save(value, self.db)
@@ -76,7 +85,7 @@ def claim(
     placeholders = ", ".join(["%s"] * len(claimable))
     sql = (
         f"UPDATE {t.table} SET {c['status']} = %s, {c['attempts']} = {c['attempts']} + 1, "
-        f"{c['started_at']} = %s, {c['worker']} = %s, {c['updated_at']} = %s "
+        f"{c['started_at']} = %s, {c['worker']} = %s, {c['updated_at']} = %s {t.async_commit()}"
         f"WHERE {c['id']} = %s AND {c['status']} IN ({placeholders}) "
         f"AND ({c['available_at']} IS NULL OR {c['available_at']} <= %s)"
     )
@@ -99,7 +108,7 @@ def finish(
     c = t.columns
     assignments = ", ".join(f"{c[name]} = %s" for name in changes)
     sql = (
-        f"UPDATE {t.table} SET {assignments} "
+        f"UPDATE {t.table} SET {assignments} {t.async_commit()}"
         f"WHERE {c['id']} = %s AND {c['status']} = %s AND {c['attempts']} = %s"
     )
     params = [t.prepare(name, value) for name, value in changes.items()]

@@ -50,6 +50,10 @@ def test_checks__no_queues_is_e002() -> None:
             {"DEFAULT_TIMEOUT": "60"},
             "settings.JOBMAN['DEFAULT_TIMEOUT'] must be seconds, an int of 1 or more, found '60'.",
         ),
+        (
+            {"ASYNC_COMMIT": "yes"},
+            "settings.JOBMAN['ASYNC_COMMIT'] must be True or False, found 'yes'.",
+        ),
         ({"RETRIES": 3}, "settings.JOBMAN['RETRIES'] is not a jobman setting; known keys: "),
     ],
 )
