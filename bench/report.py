@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 ENGINES = {"sqlite": "SQLite (file, WAL)", "postgres": "PostgreSQL"}
-PENDING = {
-    "admin_changelist": 'see "The admin at 1,000,000 rows" (bench/admin_timing.py)',
-    "prune": "pending: needs jobman_prune (prune 1,000,000 rows)",
-}
+ADMIN_TIMING = (
+    'admin pages at 1,000,000 rows: `python bench/admin_timing.py` (see "The admin at '
+    '1,000,000 rows")'
+)
 
 
 def _num(value: Any, digits: int = 0) -> str:
@@ -77,8 +77,9 @@ def throughput_rows(db: dict[str, Any]) -> list[list[str]]:
     add("always failing (tries=1), `SimpleWorker`", failing.get("simple"), None)
     whatif = db.get("whatif", {})
     for name, label, base in (
-        ("simple-persistent", "what-if: `SimpleWorker`, CONN_MAX_AGE=None", "simple"),
-        ("fork-warm-parent", "what-if: forking, parent runs the ORM path once first", "fork"),
+        ("simple-async-commit", "`SimpleWorker` with `ASYNC_COMMIT`", "simple"),
+        ("fork-async-commit", "forking `Worker` with `ASYNC_COMMIT`", "fork"),
+        ("pool-async-commit", "pool of 2 with `ASYNC_COMMIT`", "pool2"),
         ("fork-keep-connection", "what-if: forking, worker keeps a connection open", "fork"),
     ):
         entry, rq = whatif.get(name), workers.get(base, {}).get("rq")
@@ -216,11 +217,15 @@ def render_database(engine: str, db: dict[str, Any]) -> list[str]:
                 f"fresh-connection attempt {other:.2f} ms."
             )
         out += [line, ""]
-    out += [
-        f"- admin changelist timing: {PENDING['admin_changelist']}",
-        f"- jobman_prune: {PENDING['prune']}",
-        "",
-    ]
+    prune = (million or {}).get("prune")
+    if prune:
+        out += [
+            f"`jobman_prune` of the {prune['jobs']:,} finished rows (and {prune['failed_jobs']:,} "
+            f"failed_jobs rows), in batches of 1,000: {prune['seconds']:,} s, "
+            f"{_num(prune['rows_per_second'])} rows/s.",
+            "",
+        ]
+    out += [f"- {ADMIN_TIMING}", ""]
     return out
 
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -69,7 +70,8 @@ DATABASES = {"default": _database()}
 
 REDIS_URL = os.environ.get("JOBMAN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 RQ_QUEUES = {"default": {"URL": REDIS_URL}}
-JOBMAN: dict[str, object] = {}
+# JOBMAN_BENCH_JOBMAN: JSON merged into JOBMAN, for the what-if rows (ASYNC_COMMIT).
+JOBMAN: dict[str, object] = json.loads(os.environ.get("JOBMAN_BENCH_JOBMAN", "{}"))
 
 LOGGING = {
     "version": 1,

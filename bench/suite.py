@@ -52,8 +52,8 @@ class Config:
     million_fork_jobs: int = 150
     million_classes: list[str] = field(default_factory=lambda: ["fork", "simple"])
     # Memory: RSS sampled at the first job, at jobs/10 and at the last job.
-    memory_simple_jobs: int = 2500
-    memory_fork_jobs: int = 800
+    memory_simple_jobs: int = 50_000
+    memory_fork_jobs: int = 5_000
     memory_systems: list[str] = field(default_factory=lambda: ["jobman"])
     # Per-job counts (runs of n and 2n jobs); which cases ("all" or a list).
     count_jobs: int = 20
@@ -641,32 +641,35 @@ def section_whatif(services: Services, config: Config, workdir: Path) -> dict[st
     The variant's gain (its median over jobman's) sizes a suggestion; times the
     jobman/RQ ratio of the workers section it estimates where jobman would stand.
 
-    ``simple-persistent``: SimpleWorker with CONN_MAX_AGE=None, so it keeps its connection
-    across jobs. ``fork-warm-parent`` and (SQLite) ``fork-keep-connection``: see
-    ``bench.workerproc.prepare_variant``.
+    PostgreSQL: ``*-async-commit``, jobman with ``JOBMAN["ASYNC_COMMIT"]``. SQLite:
+    ``fork-keep-connection`` (see ``bench.workerproc.prepare_variant``), what keeping a
+    connection to the file open across forks would save.
     """
     from django.db import connection
 
-    cases = {
-        "simple-persistent": (
-            Run("simple", env={"JOBMAN_BENCH_CONN_MAX_AGE": "none"}),
-            config.simple_jobs,
-        ),
-        "fork-warm-parent": (Run("fork", variant="warm-parent"), config.fork_jobs),
-    }
+    cases: dict[str, tuple[Run, int]] = {}
     if connection.vendor == "sqlite":
         cases["fork-keep-connection"] = (Run("fork", variant="keep-connection"), config.fork_jobs)
-    baselines = {"simple": Run("simple"), "fork": Run("fork")}
+    if connection.vendor == "postgresql":
+        async_commit = {"JOBMAN_BENCH_JOBMAN": json.dumps({"ASYNC_COMMIT": True})}
+        cases["simple-async-commit"] = (Run("simple", env=async_commit), config.simple_jobs)
+        cases["fork-async-commit"] = (Run("fork", env=async_commit), config.fork_jobs)
+        cases["pool-async-commit"] = (
+            Run("fork", processes=2, env=async_commit),
+            config.pool_jobs,
+        )
+    baselines = {"simple": Run("simple"), "fork": Run("fork"), "pool": Run("fork", processes=2)}
     result: dict[str, Any] = {}
     for name, (run, jobs) in cases.items():
         log(f"what-if: {name} (against jobman as it is)")
+        base = baselines[name.split("-")[0]]
         result[name] = {
             **alternate(
                 config.rounds,
-                lambda label, run=run, jobs=jobs: throughput(
+                lambda label, run=run, jobs=jobs, base=base: throughput(
                     services,
                     "jobman",
-                    run if label == "variant" else baselines[run.worker_class],
+                    run if label == "variant" else base,
                     jobs,
                     workdir,
                     config,
@@ -714,11 +717,13 @@ def section_million(services: Services, config: Config, workdir: Path) -> dict[s
     services.keep_below = filled_info["max_id"]
     try:
         filled, filled_dispatch = rounds(), dispatch_rounds()
+        log(f"million: jobman_prune of the {config.fill_rows:,} rows")
+        pruned = prune_all()
     finally:
         services.keep_below = 0
         services.reset()
 
-    result: dict[str, Any] = {"fill": filled_info, "jobs": classes}
+    result: dict[str, Any] = {"fill": filled_info, "jobs": classes, "prune": pruned}
     for wc in classes:
         result[wc] = {
             "empty": summary(empty[wc]),
@@ -731,6 +736,23 @@ def section_million(services: Services, config: Config, workdir: Path) -> dict[s
         "ratio": ratio(median(filled_dispatch), median(empty_dispatch)),
     }
     return result
+
+
+def prune_all() -> dict[str, Any]:
+    """Time ``jobman_prune`` (operations.prune, batches of 1,000) deleting every finished row."""
+    from datetime import timedelta
+
+    from jobman import operations
+
+    started = time.perf_counter()
+    pruned = operations.prune(older_than=timedelta(0))
+    seconds = time.perf_counter() - started
+    return {
+        "jobs": pruned.jobs,
+        "failed_jobs": pruned.failed_jobs,
+        "seconds": round(seconds, 1),
+        "rows_per_second": round(pruned.jobs / seconds) if seconds else None,
+    }
 
 
 def section_memory(services: Services, config: Config, workdir: Path) -> dict[str, Any]:
