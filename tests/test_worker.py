@@ -23,7 +23,7 @@ from jobman.worker import (
     resolve_worker_class,
 )
 from tests.helpers import manage, run_command, work
-from tests.testapp.jobs import HelloJob, HighJob
+from tests.testapp.jobs import ConnectionProbeJob, HelloJob, HighJob
 from tests.testapp.models import Execution
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,3 +143,37 @@ def test_fork__worker_in_this_process_leaves_its_connection_usable() -> None:
     row.refresh_from_db()
     assert row.status == JobStatus.COMPLETED
     assert Execution.objects.get(jobman_id=row.pk).pid != os.getpid()  # ran in a work-horse
+
+
+@pytest.mark.worker
+def test_fork__a_horse_whose_job_skips_the_database_never_connects() -> None:
+    """The forking worker claims before the fork and writes the completed attempt after
+    it: the work-horse of a job that does not use the database opens no connection."""
+    quiet = ConnectionProbeJob.dispatch({})
+    busy = ConnectionProbeJob.dispatch({"use_db": True})
+
+    result = work("--worker-class", "fork")
+
+    quiet.refresh_from_db()
+    busy.refresh_from_db()
+    for row in (quiet, busy):
+        assert (row.status, row.attempts) == (JobStatus.COMPLETED, 1), result.err
+        assert row.worker
+        assert row.started_at <= row.completed_at
+    assert quiet.attribs["connected"] is False
+    assert busy.attribs["executions"] == 0  # its own connection, opened by the job
+    assert quiet.attribs["pid"] != busy.attribs["pid"]  # each in a work-horse of its own
+
+
+@pytest.mark.worker
+def test_simple__the_worker_keeps_its_connection_between_jobs() -> None:
+    """CONN_MAX_AGE is 0 in the test settings: a SimpleWorker keeps its connection anyway,
+    so every job after the first finds it open."""
+    rows = ConnectionProbeJob.dispatch_many([{}, {}, {}])
+
+    work("--worker-class", "simple")
+
+    found = [Jobman.objects.get(pk=row.pk).attribs for row in rows]
+    assert len({f["pid"] for f in found}) == 1
+    assert [f["connected"] for f in found] == [True, True, True]
+    assert found[0]["opened"] == found[1]["opened"] == found[2]["opened"]  # none reopened

@@ -6,6 +6,9 @@ import os
 import time
 from typing import Any
 
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
+
 from jobman import JobmanJob
 from tests.testapp.models import Execution
 
@@ -282,3 +285,29 @@ class BatchCallbackJob(RecordingJob):
 
     def handle(self) -> None:
         self.record(f"callback:{self.attribs['which']}:{self.attribs['batch_id']}")
+
+
+# Database connections this process has opened, counted by Django's own signal.
+connections_opened = [0]
+
+
+@receiver(connection_created)
+def _count_connection(**kwargs: Any) -> None:
+    connections_opened[0] += 1
+
+
+class ConnectionProbeJob(JobmanJob):
+    """Notes whether the database was connected while handle() ran, how many connections
+    its process had opened, and which process it was; uses the database only if asked."""
+
+    type = "test.connection_probe"
+
+    def handle(self) -> str | None:
+        from django.db import connection
+
+        self.attribs["connected"] = connection.connection is not None
+        self.attribs["opened"] = connections_opened[0]
+        self.attribs["pid"] = os.getpid()
+        if self.attribs.get("use_db"):
+            self.attribs["executions"] = Execution.objects.count()
+        return None
