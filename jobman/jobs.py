@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any, ClassVar, NoReturn
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
-from jobman import conf, queues, registry, signals
+from jobman import conf, hotpath, queues, registry, signals
 from jobman.jsonsafe import ensure_json
 from jobman.models import JobBatch, Jobman, JobStatus
 
@@ -229,7 +229,7 @@ class JobmanJob:
             if existing is not None:
                 return existing
         else:
-            row.save(force_insert=True)
+            hotpath.insert(Jobman, router.db_for_write(Jobman, instance=row), [row])
         cls._after_insert([row], recorded)
         return row
 
@@ -245,7 +245,7 @@ class JobmanJob:
         for _ in range(2):
             try:
                 with transaction.atomic(using=using):
-                    row.save(force_insert=True, using=using)
+                    hotpath.insert(Jobman, using, [row])
                 return None
             except IntegrityError:
                 existing = Jobman.objects.filter(type=cls.type, unique_key=unique_key).first()
@@ -276,8 +276,9 @@ class JobmanJob:
         if not rows:
             return []
         recorded = _saved_as_queued(rows)
-        with transaction.atomic(using=router.db_for_write(Jobman)):
-            rows = Jobman.objects.bulk_create(rows, batch_size=INSERT_BATCH_SIZE)
+        using = router.db_for_write(Jobman)
+        with transaction.atomic(using=using):
+            rows = hotpath.insert(Jobman, using, rows, INSERT_BATCH_SIZE)
         cls._after_insert(rows, recorded)
         return rows
 
@@ -297,21 +298,55 @@ class JobmanJob:
         if queue_name not in queues.configured_queues():
             raise queues.unknown_queue_error(queue_name)
         now = timezone.now()
-        return Jobman(
-            type=cls.type,
-            queue=queue_name,
-            attribs=attribs,
-            max_tries=cls.max_tries(),
-            available_at=_available_at(delay, now),
-            created_at=now,
-            updated_at=now,
-        )
+        defaults, positions, fresh = _row_layout()
+        values = list(defaults)
+        for position, field in fresh:
+            values[position] = field.get_default()
+        for position, value in zip(
+            positions,
+            (cls.type, queue_name, attribs, cls.max_tries(), _available_at(delay, now), now, now),
+            strict=True,
+        ):
+            values[position] = value
+        return Jobman(*values)  # type: ignore[misc]  # one value per concrete field, in order
 
     @classmethod
     def _after_insert(cls, rows: list[Jobman], recorded: bool) -> None:
         for row in rows:
             signals.job_dispatched.send(sender=cls, jobman=row)
         _push_on_commit(rows, recorded)
+
+
+# The columns _new_row sets, in the order it passes them to _row_layout()'s positions.
+_SET_BY_NEW_ROW = (
+    "type",
+    "queue",
+    "attribs",
+    "max_tries",
+    "available_at",
+    "created_at",
+    "updated_at",
+)
+
+
+@cache
+def _row_layout() -> tuple[tuple[Any, ...], tuple[int, ...], tuple[tuple[int, Any], ...]]:
+    """Jobman's constructor arguments by position, read once rather than for every new row.
+
+    Returns every column's default (None for those _new_row sets), the positions of the
+    columns _new_row sets, and the (position, field) of any other column whose default is
+    a callable, which each row calls for itself.
+    """
+    fields = Jobman._meta.concrete_fields
+    names = [field.name for field in fields]
+    own = set(_SET_BY_NEW_ROW)
+    defaults = tuple(None if f.name in own else f.get_default() for f in fields)
+    fresh = tuple(
+        (position, f)
+        for position, f in enumerate(fields)
+        if f.name not in own and f.has_default() and callable(f.default)
+    )
+    return defaults, tuple(names.index(name) for name in _SET_BY_NEW_ROW), fresh
 
 
 def _saved_as_queued(rows: list[Jobman]) -> bool:
@@ -362,8 +397,9 @@ def _insert_together(rows: list[Jobman], **shared: Any) -> list[Jobman]:
     for row in rows:
         for name, value in shared.items():
             setattr(row, name, value)
-    with transaction.atomic(using=router.db_for_write(Jobman)):
-        return Jobman.objects.bulk_create(rows, batch_size=INSERT_BATCH_SIZE)
+    using = router.db_for_write(Jobman)
+    with transaction.atomic(using=using):
+        return hotpath.insert(Jobman, using, rows, INSERT_BATCH_SIZE)
 
 
 class Chain:

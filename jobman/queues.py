@@ -145,9 +145,13 @@ def push(rows: Sequence[Jobman], *, recorded: bool = False) -> list[Jobman]:
             _put_back(rows)
         return []
     groups: dict[int, tuple[Redis, list[Jobman]]] = {}
+    by_queue: dict[str, list[Jobman]] = {}  # each queue's connection is looked up once
     for row in rows:
-        connection = get_connection(row.queue)
-        groups.setdefault(id(connection), (connection, []))[1].append(row)
+        group = by_queue.get(row.queue)
+        if group is None:
+            connection = get_connection(row.queue)
+            group = by_queue[row.queue] = groups.setdefault(id(connection), (connection, []))[1]
+        group.append(row)
 
     pushed: list[Jobman] = []
     unpushed: list[Jobman] = []

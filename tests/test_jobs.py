@@ -6,19 +6,22 @@ import json
 import logging
 import math
 import re
+import sqlite3
+import uuid
 import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
+from django.utils import timezone
 from redis.client import Pipeline
 
-from jobman import JobmanJob
+from jobman import JobmanJob, hotpath, signals
 from jobman.jobs import INSERT_BATCH_SIZE
-from jobman.models import Jobman, JobStatus
+from jobman.models import JobBatch, Jobman, JobStatus
 from tests.testapp.jobs import FlakyJob, HelloJob, HighJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -281,3 +284,195 @@ def test_backoff_for__int_or_list_whose_last_value_repeats() -> None:
 
     assert [Fixed.backoff_for(n) for n in (1, 2, 3)] == [5, 5, 5]
     assert [Stepped.backoff_for(n) for n in (1, 2, 3, 4)] == [10, 60, 60, 60]
+
+
+# The rows a dispatch writes: one prepared INSERT per chunk instead of the ORM's save().
+
+# Attribs whose JSON the INSERT must not change: unicode, nesting, big and odd numbers.
+VARIED_ATTRIBS: list[dict[str, object]] = [
+    {},
+    {"name": "Zoë", "city": "東京", "mood": "🚀", "quote": 'it\'s "quoted" \\ and\nnewline'},
+    {"nested": {"list": [1, 2.5, None, True, False, {"deep": ["x", {"y": []}]}], "empty": {}}},
+    {"big": 2**53 + 1, "negative": -7, "tiny": 1e-300, "zero": 0.0, "none": None},
+    {"%s": "%s", "percent": "100%", "sql": "'); DROP TABLE jobmans; --"},
+]
+
+
+def columns(row: Jobman) -> dict[str, object]:
+    return {field.attname: getattr(row, field.attname) for field in Jobman._meta.concrete_fields}
+
+
+def filled_rows(count: int, batch: JobBatch, chain_id: uuid.UUID) -> list[Jobman]:
+    """Unsaved rows with a value other than the default in every column, NULLs in some."""
+    stamp = datetime(2031, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
+    rows = []
+    for n in range(count):
+        row = HelloJob._new_row(
+            VARIED_ATTRIBS[n % len(VARIED_ATTRIBS)], "low", timedelta(seconds=30, microseconds=n)
+        )
+        row.updated_at = stamp  # auto_now: saving sets the time of the save
+        if n % 2:  # the other half keeps the NULLs of a new row
+            row.status, row.logs, row.worker = JobStatus.RETRYING, "a log ünïcode\n", "w-1"
+            row.error_message, row.exception, row.completed_code = "Fehler ß", "Traceback", "c"
+            row.attempts, row.max_tries = 2, 5
+            row.pushed_at = row.started_at = row.failed_at = stamp
+            row.completed_at = stamp + timedelta(microseconds=1)
+            row.chain_id, row.chain_position, row.batch = chain_id, n, batch
+            row.unique_key = f"ключ-{n}"
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize(("count", "alike"), [(1, False), (3, False), (12, False), (4, True)])
+def test_insert__writes_the_rows_bulk_create_writes(
+    count: int, alike: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``alike``: rows that hold the very same object in every column, which the INSERT
+    adapts once (and on PostgreSQL sends once) for all of them."""
+    # auto_now (updated_at) reads the clock as it saves: the same clock for both.
+    frozen = datetime(2030, 6, 7, 8, 9, 10, 111213, tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: frozen)
+    batch, chain_id = JobBatch.objects.create(name="twins"), uuid.uuid4()
+    ours, theirs = filled_rows(count, batch, chain_id), filled_rows(count, batch, chain_id)
+    if alike:
+        for rows in (ours, theirs):
+            for row in rows:
+                for field in Jobman._meta.concrete_fields:
+                    setattr(row, field.attname, getattr(rows[0], field.attname))
+    for mine, other in zip(ours, theirs, strict=True):
+        other.unique_key = mine.unique_key and mine.unique_key + "-bulk"  # unique per type
+
+    with CaptureQueriesContext(connection) as queries:
+        returned = hotpath.insert(Jobman, "default", ours)
+    Jobman.objects.bulk_create(theirs)
+
+    assert returned == ours
+    assert len(queries.captured_queries) == 1
+    assert queries.captured_queries[0]["sql"].startswith("INSERT INTO")
+    if connection.vendor == "postgresql" and count > 1:
+        assert "FROM UNNEST(" in queries.captured_queries[0]["sql"]
+    for mine, other in zip(ours, theirs, strict=True):
+        assert (mine._state.adding, mine._state.db) == (False, "default")
+        saved_mine, saved_other = (
+            columns(Jobman.objects.get(pk=mine.pk)),
+            columns(Jobman.objects.get(pk=other.pk)),
+        )
+        assert saved_mine == columns(mine)  # the instance says what the row holds
+        del saved_mine["id"], saved_other["id"]
+        if saved_other["unique_key"]:
+            saved_other["unique_key"] = saved_other["unique_key"].removesuffix("-bulk")
+        assert saved_mine == saved_other
+        assert saved_mine["updated_at"] == frozen
+    # Primary keys in the order of the rows, each on its own row.
+    assert [row.pk for row in ours] == sorted(row.pk for row in ours)
+    assert [Jobman.objects.get(pk=row.pk).attribs for row in ours] == [
+        row.attribs for row in theirs
+    ]
+
+
+def test_dispatch__the_returned_rows_are_what_was_saved() -> None:
+    single = [
+        HelloJob.dispatch(attribs, delay=timedelta(seconds=5, microseconds=7))
+        for attribs in VARIED_ATTRIBS
+    ]
+    many = HelloJob.dispatch_many(VARIED_ATTRIBS, queue="high", delay=0.000123)
+    steps = JobmanJob.chain([HelloJob(attribs) for attribs in VARIED_ATTRIBS]).dispatch()
+    batch = JobmanJob.batch([HelloJob(attribs) for attribs in VARIED_ATTRIBS]).dispatch()
+
+    for rows in (single, many, steps, list(batch.jobs.order_by("pk"))):
+        assert [row.attribs for row in rows] == VARIED_ATTRIBS
+        for row in rows:
+            assert columns(Jobman.objects.get(pk=row.pk)) == columns(row)
+    assert all(row.available_at and row.available_at.microsecond for row in single + many)
+    assert [row.pk for row in many] == sorted(row.pk for row in many)
+
+
+def test_dispatch__sends_job_dispatched_once_per_saved_row() -> None:
+    seen: list[tuple[type, int | None]] = []
+
+    def receiver(sender: type, jobman: Jobman, **kwargs: object) -> None:
+        seen.append((sender, jobman.pk))
+
+    signals.job_dispatched.connect(receiver)
+    try:
+        one = HelloJob.dispatch({})
+        many = HelloJob.dispatch_many([{}, {}])
+        steps = JobmanJob.chain([HelloJob({}), HighJob({})]).dispatch()
+    finally:
+        signals.job_dispatched.disconnect(receiver)
+
+    expected = [(HelloJob, row.pk) for row in [one, *many, steps[0]]] + [(HighJob, steps[1].pk)]
+    assert seen == expected
+    assert None not in {pk for _, pk in seen}
+
+
+def test_dispatch_many__chunks_within_the_database_parameter_limit(
+    redis_db: redis.Redis,
+) -> None:
+    """1,500 rows; on SQLite with its historical limit of 999 parameters a statement, which
+    a statement of 500 rows of 21 columns would exceed."""
+    restore = None
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        restore = connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            rows = HelloJob.dispatch_many([{"n": n} for n in range(1500)])
+        fields = [f for f in Jobman._meta.concrete_fields if not f.primary_key]
+        per_insert = min(INSERT_BATCH_SIZE, connection.ops.bulk_batch_size(fields, rows))
+    finally:
+        if restore is not None:
+            connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, restore)
+
+    if connection.vendor == "sqlite":
+        assert per_insert * len(fields) <= 999
+    inserts = [q for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == math.ceil(1500 / per_insert)
+    assert [row.pk for row in rows] == sorted(row.pk for row in rows)
+    saved = dict(Jobman.objects.values_list("pk", "attribs"))
+    assert [saved[row.pk] for row in rows] == [{"n": n} for n in range(1500)]
+    assert redis_db.llen("rq:queue:default") == 1500
+
+
+def test_dispatch_many__a_failing_chunk_leaves_no_row(
+    redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_execute = hotpath.Insert.execute
+    calls: list[int] = []
+
+    def second_fails(self: hotpath.Insert, db: object, rows: list[Jobman]) -> None:
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise DatabaseError("the second chunk fails")
+        real_execute(self, db, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hotpath.Insert, "execute", second_fails)
+    with pytest.raises(DatabaseError):
+        HelloJob.dispatch_many([{} for _ in range(INSERT_BATCH_SIZE + 1)])
+
+    assert len(calls) == 2
+    assert not Jobman.objects.exists()
+    assert rq_job_keys(redis_db) == []
+
+
+def test_insert__without_returning_falls_back_to_the_orm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hotpath.table(Jobman, "default"), "can_return", False)
+
+    one = HelloJob.dispatch({"n": 1})
+    many = HelloJob.dispatch_many([{"n": 2}, {"n": 3}])
+
+    assert one._state.adding is False
+    assert Jobman.objects.get(pk=one.pk).attribs == {"n": 1}
+    assert [Jobman.objects.get(pk=row.pk).attribs for row in many] == [{"n": 2}, {"n": 3}]
+
+
+def test_new_row__every_other_column_starts_from_its_default() -> None:
+    first, second = HelloJob._new_row({"a": [1]}, None, None), HelloJob._new_row({}, None, None)
+
+    set_by_dispatch = {"type", "queue", "attribs", "max_tries", "available_at"}
+    set_by_dispatch |= {"created_at", "updated_at"}
+    for field in Jobman._meta.concrete_fields:
+        if field.name not in set_by_dispatch:
+            assert getattr(first, field.attname) == field.get_default(), field.name
+    assert (first.attribs, second.attribs) == ({"a": [1]}, {})
+    assert (first._state.adding, first.pk) == (True, None)
