@@ -36,8 +36,8 @@ class Table:
 
     def __init__(self, model: type[Jobman], using: str) -> None:
         self.model, self.using = model, using
-        self.db = connections[using]
-        quote = self.db.ops.quote_name
+        db = connections[using]
+        quote = db.ops.quote_name
         self.fields: list[Field[Any, Any]] = list(model._meta.concrete_fields)
         self.by_name = {f.name: f for f in self.fields}
         self.table = quote(model._meta.db_table)
@@ -46,14 +46,20 @@ class Table:
         self.readers: list[tuple[Col, list[Converter]]] = []
         for f in self.fields:
             column = Col(model._meta.db_table, f)
-            converters = self.db.ops.get_db_converters(column) + f.get_db_converters(self.db)
+            converters = db.ops.get_db_converters(column) + f.get_db_converters(db)
             self.readers.append((column, converters))
-        self.can_return = bool(self.db.features.can_return_rows_from_bulk_insert)
+        self.can_return = bool(db.features.can_return_rows_from_bulk_insert)
+        self.vendor = db.vendor
+
+    @property
+    def db(self) -> Any:
+        """This thread's connection: Django gives every thread its own."""
+        return connections[self.using]
 
     def async_commit(self) -> str:
         """With JOBMAN["ASYNC_COMMIT"] on PostgreSQL, a FROM clause that turns off
         synchronous_commit for the transaction of this statement alone, else nothing."""
-        if self.db.vendor != "postgresql" or not conf.get("ASYNC_COMMIT"):
+        if self.vendor != "postgresql" or not conf.get("ASYNC_COMMIT"):
             return ""
         return "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS jobman_async "
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
@@ -121,3 +122,26 @@ def test_async_commit__postgresql_writes_commit_without_waiting_for_the_disk() -
             cursor.execute("SHOW synchronous_commit")
             assert cursor.fetchone()[0] == "on"
     assert Jobman.objects.get(pk=second.pk).completed_code == "ok"
+
+
+def test_claim__each_thread_uses_its_own_connection() -> None:
+    """Django gives every thread its own connection; the prepared statements are shared."""
+    first, second = saved(), saved()
+    assert Jobman.objects.claim(first.pk, worker="main") is not None
+    found: list[object] = []
+
+    def claim_elsewhere() -> None:
+        try:
+            row = Jobman.objects.claim(second.pk, worker="thread")
+            assert row is not None
+            found.append(row.record_success("from a thread", ""))
+        except Exception as error:  # reported below, in the test's own thread
+            found.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=claim_elsewhere)
+    thread.start()
+    thread.join(timeout=30)
+    assert found == [True]
+    assert Jobman.objects.get(pk=second.pk).completed_code == "from a thread"
