@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import router, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from redis import Redis
 from redis.exceptions import RedisError
@@ -248,6 +248,20 @@ def requeue(jobman_ids: Iterable[int], *, dry_run: bool = False) -> RequeueResul
                         "retrying ones missing from Redis, are pushed again",
                     )
                 )
+        waiting_for = _previous_steps_not_completed(pending)
+        for row in pending:
+            if row.pk in waiting_for:
+                step, previous = waiting_for[row.pk]
+                position = row.chain_position or 0
+                result.skipped.append(
+                    Skipped(
+                        row.pk,
+                        f"jobman #{row.pk} is step {position + 1} of a chain whose step "
+                        f"{position} (jobman #{step}) is {previous}; it is pushed when that "
+                        "one completes",
+                    )
+                )
+        pending = [row for row in pending if row.pk not in waiting_for]
         _requeue(pending, result, None, missing=False)
         missing = set(_missing_from_redis(stranded, result, down))
         configured = queues.configured_queues()
@@ -261,6 +275,29 @@ def requeue(jobman_ids: Iterable[int], *, dry_run: bool = False) -> RequeueResul
                 )
         _requeue(lost, result, None, missing=True)
     return result
+
+
+def _previous_steps_not_completed(rows: list[Jobman]) -> dict[int, tuple[int, str]]:
+    """Of the chain steps among ``rows``, those whose previous step has not completed:
+    row id -> (previous step's id, its status). One query."""
+    steps = [row for row in rows if row.chain_id is not None and row.chain_position]
+    if not steps:
+        return {}
+    wanted = Q()
+    for row in steps:
+        wanted |= Q(chain_id=row.chain_id, chain_position=(row.chain_position or 0) - 1)
+    previous = {
+        (chain_id, position): (pk, status)
+        for pk, chain_id, position, status in Jobman.objects.filter(wanted).values_list(
+            "pk", "chain_id", "chain_position", "status"
+        )
+    }
+    found = {}
+    for row in steps:
+        pk, status = previous.get((row.chain_id, (row.chain_position or 0) - 1), (0, "gone"))
+        if status != JobStatus.COMPLETED:
+            found[row.pk] = (pk, status)
+    return found
 
 
 def requeue_unpushed(

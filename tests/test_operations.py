@@ -773,3 +773,32 @@ def test_status__lists_the_workers_of_the_configured_queues(
         ("status-test-worker", ["high", "default"])
     ]
     assert report.workers[0].state in ("idle", "busy", "started")
+
+
+def test_requeue__a_chain_step_waits_for_the_step_before_it(redis_db: redis.Redis) -> None:
+    first, second, third = JobmanJob.chain(
+        [HelloJob({"name": "one"}), HelloJob({"name": "two"}), HelloJob({"name": "three"})]
+    ).dispatch()
+    redis_db.delete("rq:queue:default")  # only what requeue pushes is counted below
+
+    result = operations.requeue([second.pk, third.pk])
+
+    assert result.pushed == []
+    assert result.skipped == [
+        operations.Skipped(
+            second.pk,
+            f"jobman #{second.pk} is step 2 of a chain whose step 1 (jobman #{first.pk}) is "
+            "queued; it is pushed when that one completes",
+        ),
+        operations.Skipped(
+            third.pk,
+            f"jobman #{third.pk} is step 3 of a chain whose step 2 (jobman #{second.pk}) is "
+            "pending; it is pushed when that one completes",
+        ),
+    ]
+    assert redis_db.llen("rq:queue:default") == 0
+
+    Jobman.objects.filter(pk=first.pk).update(status=JobStatus.COMPLETED)
+    result = operations.requeue([second.pk])
+    assert [job.jobman_id for job in result.pushed] == [second.pk]
+    assert status_of(second) == JobStatus.QUEUED
