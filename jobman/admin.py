@@ -292,48 +292,59 @@ class EverFailedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class BatchFilter(admin.SimpleListFilter):
-    """The jobs of one batch, as linked from the batch's page; offered only when chosen."""
+class LinkedFilter(admin.SimpleListFilter):
+    """The jobs of one batch or chain, as linked from its page; offered only when chosen,
+    so it costs no query."""
 
+    field: str  # the column filtered on
+
+    def label(self, value: str) -> str:
+        raise NotImplementedError
+
+    def parse(self, value: str) -> object:
+        """The value to filter on; IncorrectLookupParameters when it is not one."""
+        raise NotImplementedError
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        chosen = self.value()
+        return [(chosen, self.label(chosen))] if chosen else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if not value:
+            return queryset
+        return queryset.filter(**{self.field: self.parse(value)})
+
+
+class BatchFilter(LinkedFilter):
     title = "batch"
     parameter_name = "batch__id__exact"
+    field = "batch_id"
 
-    def lookups(
-        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
-    ) -> list[tuple[str, str]]:
-        chosen = self.value()
-        return [(chosen, f"batch {chosen}")] if chosen else []
+    def label(self, value: str) -> str:
+        return f"batch {value}"
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if not value:
-            return queryset
+    def parse(self, value: str) -> object:
         if not value.isdigit():
             raise IncorrectLookupParameters(f"not a batch id: {value!r}")
-        return queryset.filter(batch_id=int(value))
+        return int(value)
 
 
-class ChainFilter(admin.SimpleListFilter):
-    """The steps of one chain, as linked from a step's page; offered only when chosen."""
-
+class ChainFilter(LinkedFilter):
     title = "chain"
     parameter_name = "chain_id__exact"
+    field = "chain_id"
 
-    def lookups(
-        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
-    ) -> list[tuple[str, str]]:
-        chosen = self.value()
-        return [(chosen, f"chain {chosen[:8]}")] if chosen else []
+    def label(self, value: str) -> str:
+        return f"chain {value[:8]}"
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if not value:
-            return queryset
+    def parse(self, value: str) -> object:
         try:
-            chain_id = uuid.UUID(value)
+            return uuid.UUID(value)
         except ValueError:
             raise IncorrectLookupParameters(f"not a chain id: {value!r}") from None
-        return queryset.filter(chain_id=chain_id)
 
 
 class BatchStateFilter(admin.SimpleListFilter):

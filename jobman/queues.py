@@ -98,30 +98,19 @@ def _add_to_pipeline(rows: list[Jobman], pipeline: Any) -> None:
         timeout = timeouts.get(row.type)
         if timeout is None:
             timeout = timeouts[row.type] = rq_timeout(row.type)
+        options: dict[str, Any] = {
+            "args": (row.pk,),
+            "job_id": row.rq_job_id,
+            "timeout": timeout,
+            "result_ttl": result_ttl,
+            "failure_ttl": failure_ttl,
+            "description": f"{row.type} #{row.pk}",
+        }
         available_at = row.available_at
         if available_at is None or available_at <= now:
-            due.setdefault(row.queue, []).append(
-                queue.prepare_data(
-                    RUNNER,
-                    args=(row.pk,),
-                    job_id=row.rq_job_id,
-                    timeout=timeout,
-                    result_ttl=result_ttl,
-                    failure_ttl=failure_ttl,
-                    description=f"{row.type} #{row.pk}",
-                )
-            )
+            due.setdefault(row.queue, []).append(queue.prepare_data(RUNNER, **options))
             continue
-        job = queue.create_job(
-            RUNNER,
-            args=(row.pk,),
-            job_id=row.rq_job_id,
-            timeout=timeout,
-            result_ttl=result_ttl,
-            failure_ttl=failure_ttl,
-            description=f"{row.type} #{row.pk}",
-            status=RQStatus.SCHEDULED,
-        )
+        job = queue.create_job(RUNNER, status=RQStatus.SCHEDULED, **options)
         # RQ's scheduler counts whole seconds; rounding up keeps the job from coming early.
         at = available_at.replace(microsecond=0) + timedelta(seconds=1)
         queue.schedule_job(job, at, pipeline=pipeline)

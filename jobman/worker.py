@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import gc
 import json
 import logging
 import os
@@ -146,7 +145,6 @@ class JobmanWorkerMixin:
         self._outcome: IO[bytes] | None = None
         self._stopped = threading.Event()
         self._keep_alive_thread: threading.Thread | None = None
-        self._frozen = False
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         ttl = conf.get("LOST_AFTER")
@@ -222,13 +220,6 @@ class JobmanWorkerMixin:
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         if sys.platform.startswith("linux"):
             _libc()
-        if not self._frozen:
-            # Every page a process writes after a fork is copied, and the collector writes
-            # to every object it visits. What the worker built to start is kept for good:
-            # the collector leaves it alone in the worker and in every horse.
-            gc.collect()
-            gc.freeze()
-            self._frozen = True
         self._worker_pid = os.getpid()
         self._claimed = self._claim_ahead(job)
         outcome = self._outcome_file()
