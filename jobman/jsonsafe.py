@@ -7,6 +7,9 @@ from typing import Any
 
 # Deeper structures are refused: json and the databases' JSON parsers recurse.
 MAX_DEPTH = 100
+# Python refuses to write an int of more digits than this as text (sys.int_info).
+MAX_INT_DIGITS = 4300
+_INT_LIMIT = 10**MAX_INT_DIGITS
 
 
 def _path(name: str, keys: tuple[Any, ...]) -> str:
@@ -32,7 +35,14 @@ def ensure_json(value: Any, name: str = "attribs") -> None:
         item, keys = stack.pop()
         if len(keys) > MAX_DEPTH:
             raise TypeError(f"{_path(name, keys)} is nested deeper than {MAX_DEPTH} levels")
-        if item is None or isinstance(item, bool | int):
+        if item is None or isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            if abs(item) >= _INT_LIMIT:  # json.dumps would raise, naming no key
+                raise TypeError(
+                    f"{_path(name, keys)} is an int of more than {MAX_INT_DIGITS} digits, "
+                    "which JSON cannot write"
+                )
             continue
         if isinstance(item, float):
             if not math.isfinite(item):

@@ -1,59 +1,64 @@
 """Argument types for jobman's commands: each refuses a bad value with a message naming it.
 
-argparse prefixes the message with the option (``argument --days: ...``) and exits 2.
+The limits live in ``jobman.bounds``; these wrap them for argparse, which prefixes the
+message with the option (``argument --days: ...``) and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
-from jobman import queues
+from jobman import bounds, queues
 
-
-def positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, found {number}")
-    return number
+T = TypeVar("T")
 
 
-def row_id(value: str) -> int:
-    """A database id: a whole number of 1 or more."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an id (a whole number), found {value!r}"
-        ) from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected an id (1 or more), found {number}")
-    return number
+def _argument_type(parse: Callable[[str], T]) -> Callable[[str], T]:
+    def check(value: str) -> T:
+        try:
+            return parse(value)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    check.__name__ = parse.__name__  # argparse names the type in some messages
+    return check
+
+
+positive_int = _argument_type(bounds.count)
+row_id = _argument_type(bounds.row_id)
+seconds = _argument_type(bounds.seconds)
+
+
+def _days(value: str) -> int:
+    return bounds.duration(value, "days").days
+
+
+def _hours(value: str) -> int:
+    return int(bounds.duration(value, "hours").total_seconds() // 3600)
+
+
+days = _argument_type(_days)
+hours = _argument_type(_hours)
+
+
+def _text(value: str) -> str:
+    return bounds.text(value, "the value")
+
+
+text = _argument_type(_text)
 
 
 def row_id_or_all(value: str) -> int | Literal["all"]:
     if value == "all":
         return "all"
     try:
-        return row_id(value)
-    except argparse.ArgumentTypeError:
+        return bounds.row_id(value)
+    except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected an id (a whole number of 1 or more) or 'all', found {value!r}"
         ) from None
-
-
-def seconds(value: str) -> float:
-    """A number of seconds, 0 or more."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, found {value!r}") from None
-    if not number >= 0 or number == float("inf"):  # also refuses nan
-        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, found {value!r}")
-    return number
 
 
 def queue_name(value: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from jobman import operations
-from jobman.management.arguments import positive_int
+from jobman.management.arguments import hours
 from jobman.management.base import JobmanCommand, plural, when
 
 
@@ -22,7 +22,7 @@ class Command(JobmanCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--hours",
-            type=positive_int,
+            type=hours,
             help="Only failed jobs that failed more than this many hours ago.",
         )
 

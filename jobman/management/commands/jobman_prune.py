@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from jobman import operations
-from jobman.management.arguments import positive_int
+from jobman.management.arguments import days, positive_int
 from jobman.management.base import JobmanCommand, plural, when
 
 
@@ -27,7 +27,7 @@ class Command(JobmanCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--days",
-            type=positive_int,
+            type=days,
             default=180,
             help="Delete jobs created more than this many days ago (default: 180).",
         )

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from django.core.management.base import CommandError, CommandParser
 
 from jobman import operations
-from jobman.management.arguments import queue_name, row_id_or_all
+from jobman.management.arguments import queue_name, row_id_or_all, text
 from jobman.management.base import JobmanCommand, plural, unknown_ids
 
 
@@ -33,7 +33,11 @@ class Command(JobmanCommand):
             help="failed_jobs ids to retry, or `all`.",
         )
         parser.add_argument(
-            "--type", dest="job_type", metavar="TYPE", help="With `all`: only jobs of this type."
+            "--type",
+            dest="job_type",
+            metavar="TYPE",
+            type=text,
+            help="With `all`: only jobs of this type.",
         )
         parser.add_argument("--queue", type=queue_name, help="With `all`: only jobs of this queue.")
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobman import conf, queues
-from jobman.management.arguments import positive_int
+from jobman.management.arguments import positive_int, text
 from jobman.worker import resolve_worker_class
 
 
@@ -39,7 +39,7 @@ class Command(BaseCommand):
             metavar="SECONDS",
             help="Quit after being idle this many seconds.",
         )
-        parser.add_argument("--name", help="Worker name (default: host.pid.random).")
+        parser.add_argument("--name", type=text, help="Worker name (default: host.pid.random).")
         parser.add_argument(
             "--without-scheduler",
             action="store_true",
