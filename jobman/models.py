@@ -18,6 +18,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from jobman import conf, hotpath
+from jobman.storable import cap_head, cap_tail
 
 
 class JobStatus(models.TextChoices):
@@ -43,20 +44,7 @@ class JobStatus(models.TextChoices):
 CLAIMABLE = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RETRYING)
 
 
-def cap_head(text: str, limit: int) -> str:
-    """Keep the start of ``text``: a message's first words say the most."""
-    if len(text) <= limit:
-        return text
-    marker = f"... [cut {len(text) - limit} characters]"
-    return text[: max(limit - len(marker), 0)] + marker
-
-
-def cap_tail(text: str, limit: int) -> str:
-    """Keep the end of ``text``: the latest log lines and a traceback's last frames say the most."""
-    if len(text) <= limit:
-        return text
-    marker = f"[cut {len(text) - limit} earlier characters] ...\n"
-    return marker + text[len(text) - max(limit - len(marker), 0) :]
+COMPLETED_CODE_LENGTH = 255
 
 
 class JobmanQuerySet(models.QuerySet["Jobman"]):
@@ -173,7 +161,7 @@ class Jobman(models.Model):
     # NULL says "never happened", which an empty string would blur.
     error_message = models.TextField(null=True, blank=True)  # noqa: DJ001
     exception = models.TextField(null=True, blank=True, help_text="The last traceback.")  # noqa: DJ001
-    completed_code = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    completed_code = models.CharField(max_length=COMPLETED_CODE_LENGTH, null=True, blank=True)  # noqa: DJ001
     attempts = models.PositiveIntegerField(default=0)
     max_tries = models.PositiveIntegerField(default=1)
     available_at = models.DateTimeField(null=True, blank=True)
@@ -261,6 +249,8 @@ class Jobman(models.Model):
     def record_success(self, code: str | None, logs: str) -> bool:
         """Mark the running attempt completed, with its result and notes."""
         fields: dict[str, Any] = {"status": JobStatus.COMPLETED, "completed_at": timezone.now()}
+        if code is not None:
+            code = cap_head(code, COMPLETED_CODE_LENGTH)
         if code is not None or self.completed_code is not None:
             fields["completed_code"] = code
         if self.unique_key is not None:

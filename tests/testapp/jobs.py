@@ -311,3 +311,22 @@ class ConnectionProbeJob(JobmanJob):
         if self.attribs.get("use_db"):
             self.attribs["executions"] = Execution.objects.count()
         return None
+
+
+# Text no database column takes as it is: a lone surrogate (a file name that is not UTF-8),
+# a NUL, and a code longer than completed_code's 255 characters.
+UNRULY = os.fsdecode(b"report-\xff.csv") + " \x00 end"
+
+
+class UnrulyOutputJob(RecordingJob):
+    """Logs and fails (``fail``), or completes, with text that cannot be stored as it is."""
+
+    type = "test.unruly"
+    tries = 1
+
+    def handle(self) -> str:
+        self.record()
+        self.log(f"opening {UNRULY}")
+        if self.attribs.get("fail"):
+            raise FileNotFoundError(2, "No such file", UNRULY)
+        return UNRULY + "x" * 300
