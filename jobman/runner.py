@@ -105,7 +105,10 @@ def run(jobman_id: int) -> str | None:
                 "return None or a str (stored as completed_code)"
             )
         ensure_json(job.attribs)
-    except Exception as error:
+    except BaseException as error:
+        # SystemExit, KeyboardInterrupt and the like are outcomes too: the attempt is
+        # written first, and the worker then does what the exception asks (see
+        # JobmanWorkerMixin.perform_job).
         if isinstance(error, AttemptTimedOut):
             message = (
                 f"Timed out: the attempt ran longer than the job's timeout of {timeout} seconds."
@@ -230,7 +233,7 @@ def _is_due(jobman_id: int, rq_job: RQJob | None) -> bool:
 
 def record_failed_attempt(
     row: Jobman,
-    error: Exception,
+    error: BaseException,
     message: str,
     trace: str,
     logs: str,

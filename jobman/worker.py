@@ -308,9 +308,23 @@ class JobmanWorkerMixin:
         # The job runs in this very process, so no loop is free to heartbeat meanwhile.
         self._start_keep_alive()
         try:
-            return bool(super().perform_job(job, queue))  # type: ignore[misc]
+            performed = bool(super().perform_job(job, queue))  # type: ignore[misc]
         finally:
             keep_usable_connections()
+        exit_request, self._exit_request = self._exit_request, None
+        if exit_request is not None:
+            # RQ swallows whatever handle() raised; the attempt is written by now, so
+            # this process may do what a SystemExit or KeyboardInterrupt asks: stop.
+            raise exit_request
+        return performed
+
+    _exit_request: BaseException | None = None
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        error = exc_info[1] if len(exc_info) > 1 else None
+        if isinstance(error, SystemExit | KeyboardInterrupt):
+            self._exit_request = error
+        super().handle_exception(job, *exc_info)  # type: ignore[misc]
 
     def _start_keep_alive(self) -> None:
         if self._keep_alive_thread is None:

@@ -41,10 +41,12 @@ def test_caps__storable_and_within_the_limit(text: str, limit: int) -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("worker_class", ["fork", "simple"])
 def test_worker__unstorable_failure_text_is_written_escaped(worker_class: str) -> None:
-    row = UnrulyOutputJob.dispatch({"fail": True})
+    row, second = UnrulyOutputJob.dispatch({"fail": True}), UnrulyOutputJob.dispatch({"fail": True})
 
-    work("--worker-class", worker_class)
+    work("--worker-class", worker_class)  # a SimpleWorker that quit would leave the second
 
+    second.refresh_from_db()
+    assert second.status == JobStatus.FAILED
     row.refresh_from_db()
     assert row.status == JobStatus.FAILED
     assert row.error_message is not None

@@ -330,3 +330,24 @@ class UnrulyOutputJob(RecordingJob):
         if self.attribs.get("fail"):
             raise FileNotFoundError(2, "No such file", UNRULY)
         return UNRULY + "x" * 300
+
+
+class Abandon(BaseException):
+    """A BaseException of a job's own, as some libraries raise."""
+
+
+class ExitsJob(RecordingJob):
+    """Logs a line, then raises the BaseException named by ``raise``."""
+
+    type = "test.exits"
+    tries = 1
+
+    def handle(self) -> None:
+        self.record()
+        self.log("about to leave")
+        kind = self.attribs["raise"]
+        if kind == "SystemExit":
+            raise SystemExit(3)
+        if kind == "KeyboardInterrupt":
+            raise KeyboardInterrupt
+        raise Abandon("gave up the ghost")
