@@ -10,7 +10,7 @@ from rq import Worker
 
 from jobman import queues
 from jobman.models import Jobman, JobStatus
-from tests.helpers import WorkerProcess, run_command, start_worker, stop_worker, wait_for
+from tests.helpers import WorkerProcess, manage, run_command, start_worker, stop_worker, wait_for
 from tests.testapp.jobs import SleepyJob
 from tests.testapp.models import Execution
 
@@ -44,7 +44,7 @@ def test_restart__busy_worker_finishes_its_job_idle_worker_exits(
     assert Jobman.objects.get(pk=row.pk).status == JobStatus.COMPLETED
 
 
-def test_restart__unknown_queue_exits_1_naming_it() -> None:
-    result = run_command("jobman_restart", "--queue", "nowhere")
-    assert result.code == 1
+def test_restart__unknown_queue_is_a_usage_error_naming_it() -> None:
+    result = manage("jobman_restart", "--queue", "nowhere")
+    assert result.code == 2
     assert "Queue 'nowhere' is not in settings.RQ_QUEUES" in result.err

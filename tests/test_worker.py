@@ -69,16 +69,17 @@ def test_worker__max_jobs_stops_after_that_many() -> None:
     assert statuses == [JobStatus.COMPLETED, JobStatus.COMPLETED, JobStatus.QUEUED]
 
 
-def test_jobman_work__unknown_queue_exits_1_naming_it() -> None:
-    result = run_command("jobman_work", "default", "nowhere", "--burst")
-    assert result.code == 1
+def test_jobman_work__unknown_queue_is_a_usage_error_naming_it() -> None:
+    result = manage("jobman_work", "default", "nowhere", "--burst")
+    assert result.code == 2
     assert result.out == ""
     assert "Queue 'nowhere' is not in settings.RQ_QUEUES" in result.err
+    assert "Traceback" not in result.err
 
 
-def test_jobman_work__bad_worker_class_exits_1_naming_it() -> None:
-    result = run_command("jobman_work", "--burst", "--worker-class", "no.such.Worker")
-    assert result.code == 1
+def test_jobman_work__bad_worker_class_is_a_usage_error_naming_it() -> None:
+    result = manage("jobman_work", "--burst", "--worker-class", "no.such.Worker")
+    assert result.code == 2
     assert "Worker class 'no.such.Worker' is neither 'fork', 'simple'" in result.err
 
     result = run_command("jobman_work", "--burst", "--worker-class", "os.path.join")

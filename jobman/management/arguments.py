@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from jobman import bounds, queues
 
@@ -59,6 +59,16 @@ def row_id_or_all(value: str) -> int | Literal["all"]:
         raise argparse.ArgumentTypeError(
             f"expected an id (a whole number of 1 or more) or 'all', found {value!r}"
         ) from None
+
+
+def worker_class(value: str) -> type[Any]:
+    """'fork', 'simple' or the dotted path of an RQ worker class."""
+    from jobman.worker import resolve_worker_class  # the worker loads RQ's worker machinery
+
+    try:
+        return resolve_worker_class(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def queue_name(value: str) -> str:

@@ -9,6 +9,7 @@ from rq.command import send_shutdown_command
 from rq.worker import Worker
 
 from jobman import queues
+from jobman.management.arguments import queue_name
 
 
 class Command(BaseCommand):
@@ -22,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--queue",
             action="append",
+            type=queue_name,
             metavar="QUEUE",
             help="Only workers serving this queue (repeatable). Default: every queue.",
         )

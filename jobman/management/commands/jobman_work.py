@@ -7,8 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobman import conf, queues
-from jobman.management.arguments import positive_int, text
-from jobman.worker import resolve_worker_class
+from jobman.management.arguments import positive_int, queue_name, text, worker_class
 
 
 class Command(BaseCommand):
@@ -21,6 +20,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "queues",
             nargs="*",
+            type=queue_name,
             metavar="QUEUE",
             help="Queues of RQ_QUEUES to serve, highest priority first "
             "(default: JOBMAN's DEFAULT_QUEUE).",
@@ -29,6 +29,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--worker-class",
             default="fork",
+            type=worker_class,
             help="'fork' (RQ's forking Worker, the default), 'simple' (SimpleWorker: no fork) "
             "or the dotted path of an RQ worker class.",
         )
@@ -48,9 +49,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         names: list[str] = options["queues"] or [conf.get("DEFAULT_QUEUE")]
-        for name in names:
-            if name not in queues.configured_queues():
-                raise CommandError(str(queues.unknown_queue_error(name)))
         connection = queues.get_connection(names[0])
         for name in names[1:]:
             if queues.get_connection(name) is not connection:
@@ -58,11 +56,7 @@ class Command(BaseCommand):
                     f"Queues {names[0]!r} and {name!r} are on different Redis servers; "
                     "run one worker per server."
                 )
-        try:
-            worker_class = resolve_worker_class(options["worker_class"])
-        except ValueError as error:
-            raise CommandError(str(error)) from None
-
+        worker_class = options["worker_class"]
         extra = {"name": options["name"]} if options["name"] else {}
         worker = worker_class(
             [queues.get_queue(name) for name in names], connection=connection, **extra
