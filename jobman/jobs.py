@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -12,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
-from jobman import conf, hotpath, queues, registry, signals
+from jobman import bounds, conf, hotpath, queues, registry, signals
 from jobman.jsonsafe import ensure_json
 from jobman.models import JobBatch, Jobman, JobStatus
 
@@ -376,20 +377,28 @@ def _available_at(delay: Delay, now: datetime) -> datetime | None:
     """Turn a delay (seconds, timedelta or aware datetime) into the time a job may start."""
     if delay is None:
         return None
+    latest = bounds.MAX_DURATION
     if isinstance(delay, datetime):
         if timezone.is_naive(delay):
             raise ValueError("delay must be an aware datetime (with tzinfo), found a naive one")
+        if delay - now > latest:
+            raise ValueError(f"delay must be at most {latest.days} days ahead, found {delay}")
         return delay
     if isinstance(delay, timedelta):
         seconds = delay.total_seconds()
     elif isinstance(delay, int | float) and not isinstance(delay, bool):
-        seconds = float(delay)
+        try:
+            seconds = float(delay)
+        except OverflowError:
+            seconds = math.inf
     else:
         raise TypeError(
             f"delay must be seconds, a timedelta or an aware datetime, found {type(delay).__name__}"
         )
-    if seconds < 0:
+    if not seconds >= 0:  # also refuses nan
         raise ValueError(f"delay must not be negative, found {delay!r}")
+    if seconds > latest.total_seconds():
+        raise ValueError(f"delay must be at most {latest.days} days, found {delay!r}")
     return now + timedelta(seconds=seconds) if seconds else None
 
 

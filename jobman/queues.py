@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -112,11 +112,15 @@ def _add_to_pipeline(rows: list[Jobman], pipeline: Any) -> None:
             continue
         job = queue.create_job(RUNNER, status=RQStatus.SCHEDULED, **options)
         # RQ's scheduler counts whole seconds; rounding up keeps the job from coming early.
-        at = available_at.replace(microsecond=0) + timedelta(seconds=1)
+        # A row written by hand may hold any date; the latest RQ can schedule is kept.
+        at = min(available_at, _LATEST_SLOT).replace(microsecond=0) + timedelta(seconds=1)
         queue.schedule_job(job, at, pipeline=pipeline)
     for name, datas in due.items():
         # What enqueue_job does job by job, but the queue's registration is sent once.
         get_queue(name).enqueue_many(datas, pipeline=pipeline)
+
+
+_LATEST_SLOT = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 
 
 def push(rows: Sequence[Jobman], *, recorded: bool = False) -> list[Jobman]:

@@ -22,6 +22,7 @@ from redis.client import Pipeline
 from jobman import JobmanJob, hotpath, signals
 from jobman.jobs import INSERT_BATCH_SIZE
 from jobman.models import JobBatch, Jobman, JobStatus
+from tests.helpers import run_command
 from tests.testapp.jobs import FlakyJob, HelloJob, HighJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -230,12 +231,43 @@ def test_dispatch__delay_sets_available_at_and_schedules_in_rq(redis_db: redis.R
         (-1, "delay must not be negative"),
         ("soon", "delay must be seconds, a timedelta or an aware datetime, found str"),
         (datetime(2030, 1, 1), "delay must be an aware datetime"),
+        (float("nan"), "delay must not be negative"),
+        (10**400, "delay must be at most 365000 days"),
+        (1e300, "delay must be at most 365000 days"),
+        (timedelta.max, "delay must be at most 365000 days"),
+        (datetime.max.replace(tzinfo=UTC), "delay must be at most 365000 days ahead"),
     ],
 )
 def test_dispatch__bad_delay_is_refused(delay: object, error: str) -> None:
     with pytest.raises((TypeError, ValueError), match=error):
         HelloJob.dispatch({}, delay=delay)  # type: ignore[arg-type]
     assert not Jobman.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dispatch__a_far_delay_refused_in_a_transaction_strands_nothing(
+    redis_db: redis.Redis,
+) -> None:
+    with transaction.atomic():
+        row = HelloJob.dispatch({}, delay=3600)
+        with pytest.raises(ValueError, match="delay must be at most"):
+            HelloJob.dispatch({}, delay=10**12)
+    row.refresh_from_db()
+    assert row.status == JobStatus.QUEUED
+    assert redis_db.exists(f"rq:job:{row.rq_job_id}")
+
+
+def test_push__a_row_written_by_hand_with_the_latest_date_is_scheduled(
+    redis_db: redis.Redis,
+) -> None:
+    row = HelloJob.dispatch({}, delay=60)
+    Jobman.objects.filter(pk=row.pk).update(
+        status=JobStatus.PENDING, available_at=datetime.max.replace(tzinfo=UTC)
+    )
+    result = run_command("jobman_requeue_unpushed", "--older-than", "0")
+    assert result.code == 0, result.err
+    row.refresh_from_db()
+    assert row.status == JobStatus.QUEUED
 
 
 def test_dispatch_many__batched_inserts_and_one_pipeline(
