@@ -28,7 +28,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import now
 from rq.worker import BaseWorker, WorkerStatus
 
-from jobman import conf, reaper, runner
+from jobman import bounds, conf, reaper, runner
 from jobman.models import Jobman
 from jobman.queues import RUNNER
 
@@ -47,6 +47,37 @@ def runs(job: Job) -> str | None:
         return str(job.func_name)
     except Exception:
         return None
+
+
+def not_as_pushed(job: Job) -> str | None:
+    """Say what a runner job carries that jobman's push never writes; None when nothing."""
+    attached = [
+        name
+        for name, value in (
+            ("an on_success callback", job._success_callback_name),
+            ("an on_failure callback", job._failure_callback_name),
+            ("an on_stopped callback", job._stopped_callback_name),
+            ("webhooks", job.webhooks),
+            ("dependencies", job._dependency_ids),
+            ("a repeat", job.repeats_left),
+        )
+        if value
+    ]
+    if attached:
+        return "it carries " + ", ".join(attached)
+    try:
+        args, kwargs = job.args, job.kwargs
+    except Exception:
+        return "its arguments are unreadable"
+    if kwargs or len(args) != 1 or (isinstance(args[0], int) and not bounds.is_row_id(args[0])):
+        # A non-int id is left to the runner, which names it.
+        return f"its arguments are {_shown(args)} {_shown(kwargs)}, not one row id"
+    return None
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def keep_usable_connections() -> None:
@@ -294,7 +325,17 @@ class JobmanWorkerMixin:
     def execute_job(self, job: Job, queue: Queue) -> None:
         func_name = runs(job)
         if func_name != RUNNER:
-            self._refuse(job, queue, func_name)
+            self._refuse(
+                job,
+                queue,
+                f"Refused: a jobman worker runs only {RUNNER}, "
+                f"and RQ job {job.id} calls {func_name or 'something unreadable'}.",
+            )
+            return
+        planted = not_as_pushed(job)
+        if planted:
+            message = f"Refused: RQ job {job.id} is not as jobman pushes it: {planted}."
+            self._refuse(job, queue, message)
             return
         super().execute_job(job, queue)  # type: ignore[misc]
 
@@ -342,12 +383,14 @@ class JobmanWorkerMixin:
             except Exception:
                 logger.warning("jobman: worker %s could not send a heartbeat", self.name)
 
-    def _refuse(self, job: Job, queue: Queue, func_name: str | None) -> None:
+    def _refuse(self, job: Job, queue: Queue, message: str) -> None:
         """Fail a job that is not jobman's, in this process, without running any of it."""
-        message = (
-            f"Refused: a jobman worker runs only {RUNNER}, "
-            f"and RQ job {job.id} calls {func_name or 'something unreadable'}."
-        )
+        # Nothing it carries may call out when RQ files the failure.
+        job._success_callback_name = job._failure_callback_name = None
+        job._stopped_callback_name = None
+        job.webhooks = []
+        job._dependency_ids = []
+        job.repeats_left = None
         logger.error("jobman: %s (queue %s)", message, queue.name)
         self.prepare_execution(job)  # type: ignore[attr-defined]
         self.connection.lrem(queue.intermediate_queue_key, 1, job.id)

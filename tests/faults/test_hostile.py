@@ -12,6 +12,8 @@ import datetime
 import decimal
 import os
 import pickle
+import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,10 @@ import redis
 from django.test.utils import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rq import Queue
+from rq import Callback, Queue, Repeat
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
+from rq.webhook import Webhook
 
 from jobman import queues
 from jobman.models import FailedJob, Jobman, JobStatus
@@ -506,3 +509,78 @@ def test_planted_jobs__nothing_but_registered_jobs_runs(
     assert "refused RQ job for row 987654: no such row in jobmans" in result.err
     assert result.err.count("Refused: a jobman worker runs only jobman.runner.run") == 3
     assert "calls something unreadable" in result.err
+
+
+class Listener:
+    """A loopback TCP listener that counts the connections made to it."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            client.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        self.server.close()
+
+
+@pytest.mark.worker
+@pytest.mark.parametrize("worker_class", ["fork", "simple"])
+def test_planted_jobs__runner_jobs_with_anything_attached_are_refused_and_call_nothing(
+    worker_class: str, tmp_path: Path, redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = HelloJob.dispatch({"name": "real"})
+    Jobman.objects.filter(pk=real.pk).update(status=JobStatus.CANCELLED)  # a run does nothing
+    mark = tmp_path / "callback-mark"
+    monkeypatch.setenv("JOBMAN_PLANTED_MARK", str(mark))
+    listener = Listener()
+    url = f"http://127.0.0.1:{listener.port}/hook"
+    queue = Queue(HelloJob.queue_name(), connection=redis_db, serializer=JSONSerializer)
+    runner = "jobman.runner.run"
+    callback = Callback("tests.testapp.planted.callback_mark")
+    planted = {
+        "on_success": queue.enqueue(runner, real.pk, on_success=callback),
+        "on_failure": queue.enqueue(runner, real.pk, on_failure=callback),
+        "on_stopped": queue.enqueue(runner, real.pk, on_stopped=callback),
+        "webhooks": queue.enqueue(
+            runner,
+            real.pk,
+            webhooks=[Webhook(url=url, job_status="finished"), Webhook(url=url, job_status="failed")],
+        ),
+        "repeat": queue.enqueue(runner, real.pk, repeat=Repeat(times=2, interval=1)),
+        "keyword id": queue.enqueue(runner, jobman_id=real.pk),
+        "id past bigint": queue.enqueue(runner, 2**70),
+        "id zero": queue.enqueue(runner, 0),
+    }
+    try:
+        result = work("--worker-class", worker_class)
+    finally:
+        listener.close()
+
+    assert not mark.exists()
+    assert listener.connections == 0
+    real.refresh_from_db()
+    assert (real.status, real.attempts) == (JobStatus.CANCELLED, 0)
+    failed = set(queue.failed_job_registry.get_job_ids())
+    assert {name for name, job in planted.items() if job.id in failed} == set(planted)
+    assert result.err.count("is not as jobman pushes it") == len(planted)
+    record(
+        f"planted_attached[{worker_class}]",
+        faults=", ".join(sorted(planted)),
+        refused=len(planted),
+        ran=0,
+    )
