@@ -278,7 +278,7 @@ class JobmanWorkerMixin:
         if runs(job) != RUNNER:
             return None
         args = job.args
-        if len(args) != 1 or not isinstance(args[0], int) or isinstance(args[0], bool):
+        if len(args) != 1 or not bounds.is_row_id(args[0]):
             return None  # the runner refuses it, with the reason, in the horse
         try:
             return runner.claim_ahead(args[0], worker=self.name)
