@@ -17,11 +17,13 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import formats, timezone
 from django.utils.functional import cached_property
@@ -34,7 +36,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
-from jobman import dashboard, operations, queues, registry
+from jobman import bounds, dashboard, operations, queues, registry
 from jobman.dashboard import charts
 from jobman.dashboard.figures import BATCH_STATE_COLOURS, BATCH_STATES, batch_state
 from jobman.jobs import JobmanJob
@@ -54,6 +56,9 @@ MESSAGE_LIST_LIMIT = 10
 # there, so a page of a million-row table costs a bounded count, not a full one.
 PAGES_AHEAD = 10
 
+# Characters of a JSON value (attribs, a failure's payload) a page shows; the rest is a link.
+JSON_SHOWN_CHARS = 64 * 1024
+
 # Columns the changelist does not show and that can be large.
 HEAVY_FIELDS = ("attribs", "logs", "error_message", "exception")
 
@@ -70,6 +75,9 @@ CONTROL_FIELDS = ("delay_display", "unique_display", "chain_display", "batch_dis
 
 # What the chain writes in the logs of a step it cancels (see followups).
 CHAIN_CANCEL_NOTE = "cancelled: step "
+
+# The date hierarchy's query parameters, after the field's name.
+DATE_PARTS = ("year", "month", "day")
 
 PERMISSION_RETRY = "jobman.retry_jobman"
 PERMISSION_REQUEUE = "jobman.requeue_jobman"
@@ -116,6 +124,19 @@ class BoundedCountPaginator(Paginator):  # type: ignore[type-arg]
 class BoundedChangeList(ChangeList):
     """A changelist that counts by ``BoundedCountPaginator`` and whose date hierarchy
     costs two index seeks, not a DISTINCT scan."""
+
+    def get_filters(self, request: HttpRequest) -> Any:
+        """Django's filters, once the date hierarchy's parts name a date ``datetime`` can
+        hold with a day and a year to spare (Django's own parsing lets a huge year crash)."""
+        if self.date_hierarchy:
+            params = self.get_filters_params()
+            parts = [params.get(f"{self.date_hierarchy}__{part}") for part in DATE_PARTS]
+            if any(parts):
+                try:
+                    bounds.calendar_date(*(value[-1] if value else None for value in parts))
+                except ValueError as error:
+                    raise IncorrectLookupParameters(error) from None
+        return super().get_filters(request)
 
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
@@ -374,9 +395,21 @@ class BatchStateFilter(admin.SimpleListFilter):
 # Display helpers
 
 
-def pretty_json(value: Any) -> SafeString:
+def pretty_json(
+    value: Any, whole_url: str | None = None, whole: str = "The whole value, as JSON"
+) -> SafeString:
+    """``value`` as indented JSON; past ``JSON_SHOWN_CHARS`` cut, with a link to the whole."""
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    return format_html('<pre class="jobman-pre">{}</pre>', text)
+    if len(text) <= JSON_SHOWN_CHARS:
+        return format_html('<pre class="jobman-pre">{}</pre>', text)
+    note = f"cut: the first {JSON_SHOWN_CHARS:,} of {len(text):,} characters are shown."
+    link = format_html(' <a href="{}">{}</a>.', whole_url, whole) if whole_url else ""
+    return format_html(
+        '<pre class="jobman-pre">{}\n…</pre><p class="jobman-note">{}{}</p>',
+        text[:JSON_SHOWN_CHARS],
+        note,
+        link,
+    )
 
 
 def preformatted(text: str | None, empty: str = "-") -> SafeString:
@@ -533,6 +566,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return BoundedChangeList
 
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Any:
+        """The row a page's URL names, or None (Django's "does not exist") when the URL
+        holds no storable id: the database is never asked for one it cannot hold."""
+        from_field = from_field or None  # "?_to_field=" names no field
+        if from_field in (None, self.model._meta.pk.name):
+            try:
+                bounds.row_id(object_id)
+            except ValueError:
+                return None
+        return super().get_object(request, object_id, from_field)
+
     def get_paginator(
         self,
         request: HttpRequest,
@@ -542,9 +588,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         allow_empty_first_page: bool = True,
     ) -> Paginator:  # type: ignore[type-arg]
         try:
-            page = max(int(request.GET.get("p", 1)), 1)
+            page = bounds.count(request.GET.get("p", "1"))
         except ValueError:
-            page = 1
+            page = 1  # a page past the count is then Django's to refuse (?e=1)
         limit = max((page + PAGES_AHEAD) * per_page, self.list_max_show_all)
         return BoundedCountPaginator(
             queryset,
@@ -553,6 +599,22 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             orphans=orphans,
             allow_empty_first_page=allow_empty_first_page,
         )
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], **kwargs: Any
+    ) -> HttpResponse | None:
+        """Run the chosen action, once every selected value is an id; else change nothing."""
+        for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                bounds.row_id(value)
+            except ValueError as error:
+                self.message_user(
+                    request,
+                    f"Nothing was changed: a selected value is not a row id ({error}).",
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset, **kwargs)
 
     def selected_ids(self, request: HttpRequest, queryset: QuerySet[Any]) -> list[int] | None:
         """The ids an action was given, or None (with a message) when there are too many."""
@@ -703,11 +765,26 @@ class JobmanAdmin(ReadOnlyAdmin):
         return [
             path("dashboard/", wrap(self.dashboard_view), name="jobman_dashboard"),
             path("dashboard.json", wrap(self.dashboard_json_view), name="jobman_dashboard_json"),
+            path(
+                "<path:object_id>/attribs.json",
+                wrap(self.attribs_json_view),
+                name="jobman_jobman_attribs",
+            ),
             *super().get_urls(),
         ]
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
         return dashboard.page(self, request)
+
+    def attribs_json_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A row's whole attribs, for a value too large for its page."""
+        row = self.get_object(request, object_id)
+        if not self.has_view_permission(request, row):
+            raise PermissionDenied
+        if row is None:
+            raise Http404(f"No job with the id {bounds.quoted(object_id)}.")
+        text = json.dumps(row.attribs, indent=2, ensure_ascii=False, sort_keys=True)
+        return HttpResponse(text, content_type="application/json; charset=utf-8")
 
     def dashboard_json_view(self, request: HttpRequest) -> HttpResponse:
         return dashboard.figures_json(self, request)
@@ -852,7 +929,7 @@ class JobmanAdmin(ReadOnlyAdmin):
 
     @admin.display(description="attribs")
     def attribs_display(self, row: Jobman) -> SafeString:
-        return pretty_json(row.attribs)
+        return pretty_json(row.attribs, admin_url(self.admin_site, "jobman_jobman_attribs", row.pk))
 
     @admin.display(description="logs")
     def logs_display(self, row: Jobman) -> SafeString:
@@ -1265,7 +1342,8 @@ class FailedJobAdmin(ReadOnlyAdmin):
 
     @admin.display(description="payload")
     def payload_display(self, failure: FailedJob) -> SafeString:
-        return pretty_json(failure.payload)
+        attribs = admin_url(self.admin_site, "jobman_jobman_attribs", failure.jobman_id)
+        return pretty_json(failure.payload, attribs, "The job's attribs, as JSON")
 
     @admin.display(description="exception")
     def exception_display(self, failure: FailedJob) -> SafeString:

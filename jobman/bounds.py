@@ -9,7 +9,7 @@ that passes never makes a later query or date computation fail.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 # Ids are 64-bit signed integers on every supported database (BigAutoField).
 MAX_ID = 2**63 - 1
@@ -17,6 +17,10 @@ MAX_ID = 2**63 - 1
 MAX_COUNT = 10**9
 # Durations reach back at most this far: ``now - MAX_DURATION`` stays a valid datetime.
 MAX_DURATION = timedelta(days=365 * 1000)
+
+# Years a date filter may name: a day or a year either side of any date in them is still a
+# valid datetime, in any time zone.
+MIN_YEAR, MAX_YEAR = 2, 9998
 
 # int() also takes "1_0", " 7 " and non-ASCII digits; a person's number is ASCII digits.
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
@@ -39,7 +43,7 @@ def whole_number(text: str, *, low: int, high: int, what: str = "") -> int:
         )
 
     if not _WHOLE_NUMBER.fullmatch(text):
-        raise refuse("a whole number", repr(text))
+        raise refuse("a whole number", quoted(text))
     digits = text.lstrip("-")
     if len(digits) > _MAX_DIGITS:
         shown = f"{text[:_MAX_DIGITS]}... ({len(digits)} digits)"
@@ -50,6 +54,11 @@ def whole_number(text: str, *, low: int, high: int, what: str = "") -> int:
     if number > high:
         raise refuse(f"at most {high}", number)
     return number
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters: input can be huge."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def row_id(text: str) -> int:
@@ -84,6 +93,19 @@ def seconds(text: str) -> float:
     if number > limit:
         raise ValueError(f"expected at most {limit:.0f} seconds, found {text}")
     return number
+
+
+def calendar_date(year: str | None, month: str | None, day: str | None) -> date:
+    """The date that date parts name (a missing month or day is the first), or ValueError."""
+
+    def part(value: str | None, low: int, high: int, what: str) -> int:
+        return low if value is None else whole_number(value, low=low, high=high, what=what)
+
+    return date(
+        part(year, MIN_YEAR, MAX_YEAR, "a year"),
+        part(month, 1, 12, "a month"),
+        part(day, 1, 31, "a day"),
+    )
 
 
 def text(value: str, what: str, *, max_length: int = 255) -> str:

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_LOG_CHARS": 64 * 1024,
     "MAX_ERROR_CHARS": 2000,
     "MAX_EXCEPTION_CHARS": 64 * 1024,
+    # Bytes of JSON a job's attribs may take, at dispatch and when an attempt changes them.
+    "MAX_ATTRIBS_BYTES": 1024 * 1024,
     # PostgreSQL only: the start and the end of each attempt commit without waiting for the
     # write-ahead log to reach the disk (synchronous_commit off, for those writes alone).
     # Faster workers; a crash of the database server may lose the last moments of them.
@@ -89,6 +91,7 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "MAX_LOG_CHARS": (_positive_int, "a number of characters, 1 or more"),
     "MAX_ERROR_CHARS": (_positive_int, "a number of characters, 1 or more"),
     "MAX_EXCEPTION_CHARS": (_positive_int, "a number of characters, 1 or more"),
+    "MAX_ATTRIBS_BYTES": (_positive_int, "a number of bytes, 1 or more"),
     "ASYNC_COMMIT": (lambda v: isinstance(v, bool), "True or False"),
 }
 

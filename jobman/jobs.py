@@ -294,7 +294,7 @@ class JobmanJob:
         if not isinstance(attribs, Mapping):
             raise TypeError(f"attribs must be a dict, found {type(attribs).__name__}")
         attribs = dict(attribs)
-        ensure_json(attribs)
+        ensure_json(attribs, max_bytes=conf.get("MAX_ATTRIBS_BYTES"))
         queue_name = queue or cls.queue_name()
         if queue_name not in queues.configured_queues():
             raise queues.unknown_queue_error(queue_name)

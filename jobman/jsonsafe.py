@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -27,8 +28,20 @@ def _text_problem(text: str) -> str | None:
     return None
 
 
-def ensure_json(value: Any, name: str = "attribs") -> None:
-    """Raise TypeError naming the key path of the first part of ``value`` that is not JSON."""
+def ensure_json(value: Any, name: str = "attribs", *, max_bytes: int | None = None) -> None:
+    """Raise TypeError naming the key path of the first part of ``value`` that is not JSON,
+    or ValueError when its JSON text is longer than ``max_bytes`` (UTF-8)."""
+    _ensure_parts(value, name)
+    if max_bytes is not None:
+        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > max_bytes:
+            raise ValueError(
+                f"{name} takes {size:,} bytes as JSON, more than the {max_bytes:,} that "
+                "JOBMAN['MAX_ATTRIBS_BYTES'] allows"
+            )
+
+
+def _ensure_parts(value: Any, name: str) -> None:
     # The key path is spelled out only for the message: most values have nothing to report.
     stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
     while stack:

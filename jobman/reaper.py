@@ -209,9 +209,7 @@ def _release_taken_from(queue: Queue, lost_after: int, dry_run: bool) -> list[Re
         if pk is None:
             continue
         worker = connection.hget(f"rq:execution:{entry}", "worker_name")
-        if worker is None or _gone_long_enough(
-            connection, _text(worker), lost_after, dry_run
-        ):
+        if worker is None or _gone_long_enough(connection, _text(worker), lost_after, dry_run):
             stale.append((pk, job_id, _text(worker) if worker else "(expired)", entry))
     now = time.time()
     for raw in connection.lrange(queue.intermediate_queue_key, 0, -1):

@@ -28,7 +28,7 @@ from rq import get_current_job
 from rq.job import Job as RQJob
 from rq.timeouts import JobTimeoutException
 
-from jobman import controls, followups, queues, registry, signals
+from jobman import conf, controls, followups, queues, registry, signals
 from jobman.jobs import JobFailed, JobmanJob
 from jobman.jsonsafe import ensure_json
 from jobman.models import Jobman, JobStatus
@@ -104,7 +104,7 @@ def run(jobman_id: int) -> str | None:
                 f"handle() returned {type(code).__name__} {code!r}; "
                 "return None or a str (stored as completed_code)"
             )
-        ensure_json(job.attribs)
+        ensure_json(job.attribs, max_bytes=conf.get("MAX_ATTRIBS_BYTES"))
     except BaseException as error:
         # SystemExit, KeyboardInterrupt and the like are outcomes too: the attempt is
         # written first, and the worker then does what the exception asks (see
@@ -246,8 +246,8 @@ def record_failed_attempt(
     elsewhere (by the worker or the reaper, whichever came first).
     """
     try:
-        ensure_json(row.attribs)
-    except TypeError:
+        ensure_json(row.attribs, max_bytes=conf.get("MAX_ATTRIBS_BYTES"))
+    except (TypeError, ValueError):
         # What handle() left cannot be stored; keep what the row held before the attempt.
         row.attribs = _persist(
             lambda: Jobman.objects.values_list("attribs", flat=True).get(pk=row.pk)

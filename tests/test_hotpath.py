@@ -87,7 +87,11 @@ def test_record_success__changed_attribs_logs_code_and_uniqueness_are_written() 
     for column in ("attribs", "logs", "completed_code", "unique_key"):
         assert f'"{column}" =' in sql, column
     fresh = Jobman.objects.get(pk=row.pk)
-    assert fresh.attribs == {"name": "Ada", "tags": ["é", {"deep": [1, 2.5]}], "result": {"rows": 3}}
+    assert fresh.attribs == {
+        "name": "Ada",
+        "tags": ["é", {"deep": [1, 2.5]}],
+        "result": {"rows": 3},
+    }
     assert (fresh.logs, fresh.completed_code, fresh.unique_key) == ("a line\n", "done", None)
 
 

@@ -8,58 +8,113 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Jobman',
+            name="Jobman",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(help_text="The job class's registered type.", max_length=255)),
-                ('queue', models.CharField(max_length=255)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('queued', 'Queued'), ('running', 'Running'), ('retrying', 'Retrying'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='pending', max_length=16)),
-                ('attribs', models.JSONField(blank=True, default=dict, help_text='What the job needs, and what it hands back.')),
-                ('logs', models.TextField(blank=True, default='', help_text="The job's own notes, timestamped.")),
-                ('error_message', models.TextField(blank=True, null=True)),
-                ('exception', models.TextField(blank=True, help_text='The last traceback.', null=True)),
-                ('completed_code', models.CharField(blank=True, max_length=255, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('max_tries', models.PositiveIntegerField(default=1)),
-                ('available_at', models.DateTimeField(blank=True, null=True)),
-                ('pushed_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('failed_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, default='', max_length=255)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(help_text="The job class's registered type.", max_length=255),
+                ),
+                ("queue", models.CharField(max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("retrying", "Retrying"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "attribs",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="What the job needs, and what it hands back.",
+                    ),
+                ),
+                (
+                    "logs",
+                    models.TextField(
+                        blank=True, default="", help_text="The job's own notes, timestamped."
+                    ),
+                ),
+                ("error_message", models.TextField(blank=True, null=True)),
+                (
+                    "exception",
+                    models.TextField(blank=True, help_text="The last traceback.", null=True),
+                ),
+                ("completed_code", models.CharField(blank=True, max_length=255, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("max_tries", models.PositiveIntegerField(default=1)),
+                ("available_at", models.DateTimeField(blank=True, null=True)),
+                ("pushed_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("failed_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, default="", max_length=255)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'job',
-                'db_table': 'jobmans',
-                'indexes': [models.Index(fields=['created_at'], name='jobmans_created_idx'), models.Index(fields=['status', 'created_at'], name='jobmans_status_created_idx'), models.Index(fields=['type', 'created_at'], name='jobmans_type_created_idx'), models.Index(fields=['queue', 'status'], name='jobmans_queue_status_idx')],
+                "verbose_name": "job",
+                "db_table": "jobmans",
+                "indexes": [
+                    models.Index(fields=["created_at"], name="jobmans_created_idx"),
+                    models.Index(
+                        fields=["status", "created_at"], name="jobmans_status_created_idx"
+                    ),
+                    models.Index(fields=["type", "created_at"], name="jobmans_type_created_idx"),
+                    models.Index(fields=["queue", "status"], name="jobmans_queue_status_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='FailedJob',
+            name="FailedJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('connection', models.CharField(max_length=255)),
-                ('queue', models.CharField(max_length=255)),
-                ('payload', models.JSONField(default=dict)),
-                ('exception', models.TextField()),
-                ('failed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('jobman', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='failures', to='jobman.jobman')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("connection", models.CharField(max_length=255)),
+                ("queue", models.CharField(max_length=255)),
+                ("payload", models.JSONField(default=dict)),
+                ("exception", models.TextField()),
+                ("failed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "jobman",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="failures",
+                        to="jobman.jobman",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'failed job',
-                'db_table': 'failed_jobs',
-                'indexes': [models.Index(fields=['failed_at'], name='failed_jobs_failed_at_idx')],
+                "verbose_name": "failed job",
+                "db_table": "failed_jobs",
+                "indexes": [models.Index(fields=["failed_at"], name="failed_jobs_failed_at_idx")],
             },
         ),
     ]

@@ -4,22 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobman', '0002_unique_key_and_permissions'),
+        ("jobman", "0002_unique_key_and_permissions"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='jobman',
-            index=models.Index(fields=['queue', 'created_at'], name='jobmans_queue_created_idx'),
+            model_name="jobman",
+            index=models.Index(fields=["queue", "created_at"], name="jobmans_queue_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='jobman',
-            index=models.Index(fields=['completed_at'], name='jobmans_completed_idx'),
+            model_name="jobman",
+            index=models.Index(fields=["completed_at"], name="jobmans_completed_idx"),
         ),
         migrations.AddIndex(
-            model_name='jobman',
-            index=models.Index(condition=models.Q(('failed_at__isnull', False)), fields=['failed_at'], name='jobmans_failed_idx'),
+            model_name="jobman",
+            index=models.Index(
+                condition=models.Q(("failed_at__isnull", False)),
+                fields=["failed_at"],
+                name="jobmans_failed_idx",
+            ),
         ),
     ]

@@ -6,45 +6,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobman', '0003_admin_indexes'),
+        ("jobman", "0003_admin_indexes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='JobBatch',
+            name="JobBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(blank=True, default='', max_length=255)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('pending', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('callbacks', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('first_failed_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(blank=True, default="", max_length=255)),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("pending", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("callbacks", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                ("first_failed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': 'job batch',
-                'verbose_name_plural': 'job batches',
-                'db_table': 'job_batches',
+                "verbose_name": "job batch",
+                "verbose_name_plural": "job batches",
+                "db_table": "job_batches",
             },
         ),
         migrations.AddField(
-            model_name='jobman',
-            name='chain_id',
+            model_name="jobman",
+            name="chain_id",
             field=models.UUIDField(blank=True, db_index=True, null=True),
         ),
         migrations.AddField(
-            model_name='jobman',
-            name='chain_position',
+            model_name="jobman",
+            name="chain_position",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='jobman',
-            name='batch',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='jobs', to='jobman.jobbatch'),
+            model_name="jobman",
+            name="batch",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="jobs",
+                to="jobman.jobbatch",
+            ),
         ),
     ]

@@ -295,8 +295,8 @@ def statuses(pks: Iterable[int]) -> Counter[str]:
 
 def all_finished(pks: list[int]) -> Callable[[], bool]:
     def check() -> bool:
-        return (
-            Jobman.objects.filter(pk__in=pks, status__in=JobStatus.finished()).count() == len(pks)
+        return Jobman.objects.filter(pk__in=pks, status__in=JobStatus.finished()).count() == len(
+            pks
         )
 
     return check

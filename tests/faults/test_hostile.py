@@ -78,7 +78,9 @@ BAD_TEXT = st.builds(
     st.sampled_from(["\x00", "\ud800", "\udfff"]),
     GOOD_TEXT,
 )
-HUGE_TEXT = st.builds(lambda char, size: char * size, GOOD_CHARS, st.sampled_from([70_000, 300_000]))
+HUGE_TEXT = st.builds(
+    lambda char, size: char * size, GOOD_CHARS, st.sampled_from([70_000, 300_000])
+)
 GOOD_LEAVES = (
     st.none()
     | st.booleans()
@@ -99,8 +101,9 @@ def nested(depth: int) -> Any:
 
 GOOD_TREES = st.recursive(
     GOOD_LEAVES,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(GOOD_TEXT, children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(GOOD_TEXT, children, max_size=4)
+    ),
     max_leaves=12,
 )
 # Under one key of attribs: 99 more levels is the most allowed (100 in all).
@@ -140,8 +143,10 @@ def same_json(stored: Any, given: Any) -> bool:
     if isinstance(given, int | float):
         return isinstance(stored, int | float) and float(stored) == float(given)
     if isinstance(given, list | tuple):
-        return isinstance(stored, list) and len(stored) == len(given) and all(
-            same_json(a, b) for a, b in zip(stored, given, strict=True)
+        return (
+            isinstance(stored, list)
+            and len(stored) == len(given)
+            and all(same_json(a, b) for a, b in zip(stored, given, strict=True))
         )
     if isinstance(given, dict):
         return (
@@ -270,8 +275,11 @@ def test_caps__a_real_worker_keeps_the_documented_defaults() -> None:
         "error_message": len(row.error_message or ""),
         "exception": len(row.exception or ""),
     }
-    record("hostile_caps", faults="300 log lines of 1000 characters, an 80000-character "
-           "error raised 300 calls deep", **sizes)
+    record(
+        "hostile_caps",
+        faults="300 log lines of 1000 characters, an 80000-character error raised 300 calls deep",
+        **sizes,
+    )
     assert sizes == {"logs": 65536, "error_message": 2000, "exception": 65536}
     assert "[cut " in row.logs
     assert "[cut " in (row.error_message or "")
@@ -284,7 +292,9 @@ ANY_TEXT = st.text(max_size=12)  # NUL characters and lone surrogates included
 
 NUMBER = st.one_of(
     st.integers(min_value=-(10**6), max_value=10**5).map(str),
-    st.sampled_from(["0", "-1", "1.5", "1e3", "nan", "inf", "0x10", "\uff11\uff12", "1_000", " 7 ", ""]),
+    st.sampled_from(
+        ["0", "-1", "1.5", "1e3", "nan", "inf", "0x10", "\uff11\uff12", "1_000", " 7 ", ""]
+    ),
     ANY_TEXT,
 )
 SECONDS = st.one_of(
@@ -559,7 +569,10 @@ def test_planted_jobs__runner_jobs_with_anything_attached_are_refused_and_call_n
         "webhooks": queue.enqueue(
             runner,
             real.pk,
-            webhooks=[Webhook(url=url, job_status="finished"), Webhook(url=url, job_status="failed")],
+            webhooks=[
+                Webhook(url=url, job_status="finished"),
+                Webhook(url=url, job_status="failed"),
+            ],
         ),
         "repeat": queue.enqueue(runner, real.pk, repeat=Repeat(times=2, interval=1)),
         "keyword id": queue.enqueue(runner, jobman_id=real.pk),

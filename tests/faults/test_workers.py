@@ -215,10 +215,12 @@ def test_horse_killed__attempt_recorded_at_once_and_retried(fleet: Fleet) -> Non
             killed_at = time.monotonic()
             # Recorded once the row has left that attempt (the next may already run).
             wait_until(
-                lambda pk=execution.jobman_id, attempt=execution.attempt: Jobman.objects.filter(  # type: ignore[misc]
-                    pk=pk, status=JobStatus.RUNNING, attempts=attempt
-                ).count()
-                == 0,
+                lambda pk=execution.jobman_id, attempt=execution.attempt: (
+                    Jobman.objects.filter(  # type: ignore[misc]
+                        pk=pk, status=JobStatus.RUNNING, attempts=attempt
+                    ).count()
+                    == 0
+                ),
                 timeout=10,
                 interval=0.05,
             )

@@ -351,3 +351,13 @@ class ExitsJob(RecordingJob):
         if kind == "KeyboardInterrupt":
             raise KeyboardInterrupt
         raise Abandon("gave up the ghost")
+
+
+class GrowingAttribsJob(JobmanJob):
+    """Hands back a ``grow`` characters long result through its attribs."""
+
+    type = "test.growing_attribs"
+
+    def handle(self) -> None:
+        self.log("growing")
+        self.attribs["result"] = "r" * int(self.attribs["grow"])
