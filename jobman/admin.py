@@ -126,10 +126,15 @@ class BoundedChangeList(ChangeList):
     costs two index seeks, not a DISTINCT scan."""
 
     def get_filters(self, request: HttpRequest) -> Any:
-        """Django's filters, once the date hierarchy's parts name a date ``datetime`` can
-        hold with a day and a year to spare (Django's own parsing lets a huge year crash)."""
+        """Django's filters, once every value can be sent to the database (PostgreSQL
+        refuses NUL) and the date hierarchy's parts name a date ``datetime`` can hold with a
+        day and a year to spare (Django's own parsing lets a huge year crash)."""
+        params = self.get_filters_params()
+        for name, values in [*params.items(), ("q", [self.query])]:
+            for value in values if isinstance(values, list) else [values]:
+                if "\x00" in str(value):
+                    raise IncorrectLookupParameters(f"{name} holds a NUL character")
         if self.date_hierarchy:
-            params = self.get_filters_params()
             parts = [params.get(f"{self.date_hierarchy}__{part}") for part in DATE_PARTS]
             if any(parts):
                 try:

@@ -368,7 +368,8 @@ def _requeue(
 
 
 def _missing_from_redis(rows: list[Jobman], result: RequeueResult, down: set[int]) -> list[int]:
-    """Return the ids of ``rows`` whose RQ job is not in Redis: one pipeline per server.
+    """Return the ids of ``rows`` whose RQ job is not in Redis as jobman pushed it: gone,
+    replaced by another, refused or finished. One pipeline per server.
 
     A server that does not answer is reported once, added to ``down`` and not asked again.
     """
@@ -379,8 +380,8 @@ def _missing_from_redis(rows: list[Jobman], result: RequeueResult, down: set[int
         try:
             with connection.pipeline(transaction=False) as pipeline:
                 for row in group:
-                    pipeline.exists(RQJob.key_for(row.rq_job_id))
-                found = pipeline.execute()
+                    pipeline.hgetall(RQJob.key_for(row.rq_job_id))
+                found = pipeline.execute(raise_on_error=False)
         except RedisError as error:
             down.add(id(connection))
             result.errors.append(
@@ -388,8 +389,24 @@ def _missing_from_redis(rows: list[Jobman], result: RequeueResult, down: set[int
                 f"for missing jobs: {error}"
             )
             continue
-        missing.extend(row.pk for row, exists in zip(group, found, strict=True) if not exists)
+        missing.extend(
+            row.pk
+            for row, saved in zip(group, found, strict=True)
+            if not queues.as_pushed_for(row, _restored(row.rq_job_id, saved, connection))
+        )
     return missing
+
+
+def _restored(job_id: str, saved: object, connection: Redis) -> RQJob | None:
+    """The RQ job a hash holds, or None when there is none or it cannot be read."""
+    if not isinstance(saved, dict) or not saved:
+        return None  # no key, or (an error) a key of another type
+    job = RQJob(job_id, connection=connection, serializer=JSONSerializer)
+    try:
+        job.restore(saved)
+    except Exception:  # a hash written by hand can hold anything
+        return None
+    return job
 
 
 # Cancel

@@ -13,13 +13,14 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django_rq.connection_utils import filter_connection_params, get_redis_connection
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from rq import Queue
+from rq.job import Job as RQJob
 from rq.job import JobStatus as RQStatus
 from rq.queue import EnqueueData
 from rq.serializers import JSONSerializer
 
-from jobman import conf, registry
+from jobman import bounds, conf, registry
 from jobman.models import Jobman, JobStatus
 
 logger = logging.getLogger("jobman")
@@ -80,44 +81,114 @@ def connection_label(queue_name: str) -> str:
     return f"redis://{host}:{port}/{kwargs.get('db', 0)}"
 
 
+def runs(job: RQJob) -> str | None:
+    """Name the function an RQ job calls; None when its payload is not readable JSON."""
+    try:
+        return str(job.func_name)
+    except Exception:
+        return None
+
+
+def not_as_pushed(job: RQJob) -> str | None:
+    """Say what a runner job carries that jobman's push never writes; None when nothing."""
+    attached = [
+        name
+        for name, value in (
+            ("an on_success callback", job._success_callback_name),
+            ("an on_failure callback", job._failure_callback_name),
+            ("an on_stopped callback", job._stopped_callback_name),
+            ("webhooks", job.webhooks),
+            ("dependencies", job._dependency_ids),
+            ("a repeat", job.repeats_left),
+        )
+        if value
+    ]
+    if attached:
+        return "it carries " + ", ".join(attached)
+    try:
+        args, kwargs = job.args, job.kwargs
+    except Exception:
+        return "its arguments are unreadable"
+    if kwargs or len(args) != 1 or (isinstance(args[0], int) and not bounds.is_row_id(args[0])):
+        # A non-int id is left to the runner, which names it.
+        return f"its arguments are {_shown(args)} {_shown(kwargs)}, not one row id"
+    return None
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# RQ statuses of a job that is still to run, or running: a waiting row's job is one of them.
+_WAITING_RQ_STATUSES = {
+    RQStatus.QUEUED,
+    RQStatus.SCHEDULED,
+    RQStatus.DEFERRED,
+    RQStatus.STARTED,
+}
+
+
+def as_pushed_for(row: Jobman, job: RQJob | None) -> bool:
+    """Whether ``job`` (from Redis, under the row's RQ job id) is the row's own job, as
+    jobman pushed it and still to run: not gone, replaced, refused or finished."""
+    if job is None or runs(job) != RUNNER or not_as_pushed(job) is not None:
+        return False
+    return job.args == [row.pk] and job.origin == row.queue and job.get_status(refresh=False) in _WAITING_RQ_STATUSES
+
+
 def rq_timeout(job_type: str) -> int:
     job_class = registry.find(job_type)
     timeout = job_class.attempt_timeout() if job_class else conf.get("DEFAULT_TIMEOUT")
     return int(timeout) + BOOKKEEPING_GRACE
 
 
-def _add_to_pipeline(rows: list[Jobman], pipeline: Any) -> None:
-    """Add the RQ jobs of ``rows``, all on one Redis server, to ``pipeline``."""
+def _add_to_pipeline(rows: list[Jobman], pipeline: Any) -> list[Jobman]:
+    """Add the RQ jobs of ``rows``, all on one Redis server, to ``pipeline``; return the
+    rows that could not be written (each logged), so that they keep none of the others out."""
     # What every row shares is read once.
     now = timezone.now()
     result_ttl, failure_ttl = conf.get("RESULT_TTL"), conf.get("FAILURE_TTL")
     timeouts: dict[str, int] = {}  # by job type
     due: dict[str, list[EnqueueData]] = {}  # by queue: the jobs that may start now
+    later: list[tuple[Queue, RQJob, datetime]] = []
+    refused: list[Jobman] = []
     for row in rows:
-        queue = get_queue(row.queue)
-        timeout = timeouts.get(row.type)
-        if timeout is None:
-            timeout = timeouts[row.type] = rq_timeout(row.type)
-        options: dict[str, Any] = {
-            "args": (row.pk,),
-            "job_id": row.rq_job_id,
-            "timeout": timeout,
-            "result_ttl": result_ttl,
-            "failure_ttl": failure_ttl,
-            "description": f"{row.type} #{row.pk}",
-        }
-        available_at = row.available_at
-        if available_at is None or available_at <= now:
-            due.setdefault(row.queue, []).append(queue.prepare_data(RUNNER, **options))
+        try:
+            queue = get_queue(row.queue)
+            timeout = timeouts.get(row.type)
+            if timeout is None:
+                timeout = timeouts[row.type] = rq_timeout(row.type)
+            options: dict[str, Any] = {
+                "args": (row.pk,),
+                "job_id": row.rq_job_id,
+                "timeout": timeout,
+                "result_ttl": result_ttl,
+                "failure_ttl": failure_ttl,
+                "description": f"{row.type} #{row.pk}",
+            }
+            available_at = row.available_at
+            if available_at is None or available_at <= now:
+                due.setdefault(row.queue, []).append(queue.prepare_data(RUNNER, **options))
+            else:
+                job = queue.create_job(RUNNER, status=RQStatus.SCHEDULED, **options)
+                # RQ's scheduler counts whole seconds; rounding up keeps the job from coming
+                # early. A row written by hand may hold any date: the latest RQ can schedule
+                # is kept.
+                at = min(available_at, _LATEST_SLOT).replace(microsecond=0) + timedelta(seconds=1)
+                later.append((queue, job, at))
+        except Exception as error:  # a row that cannot be pushed must not keep the rest out
+            logger.warning("jobman: row %s cannot be pushed to Redis: %s", row.pk, error)
+            refused.append(row)
             continue
-        job = queue.create_job(RUNNER, status=RQStatus.SCHEDULED, **options)
-        # RQ's scheduler counts whole seconds; rounding up keeps the job from coming early.
-        # A row written by hand may hold any date; the latest RQ can schedule is kept.
-        at = min(available_at, _LATEST_SLOT).replace(microsecond=0) + timedelta(seconds=1)
+        # A push writes the whole job: nothing left by an earlier push or by hand remains.
+        pipeline.delete(RQJob.key_for(row.rq_job_id))
+    for queue, job, at in later:
         queue.schedule_job(job, at, pipeline=pipeline)
     for name, datas in due.items():
         # What enqueue_job does job by job, but the queue's registration is sent once.
         get_queue(name).enqueue_many(datas, pipeline=pipeline)
+    return refused
 
 
 _LATEST_SLOT = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
@@ -130,7 +201,9 @@ def push(rows: Sequence[Jobman], *, recorded: bool = False) -> list[Jobman]:
     saved ``queued`` already, as a dispatch saves the rows it pushes on commit, which spares
     that UPDATE. When Redis cannot be reached, the rows it did not take are ``pending``
     (``recorded`` ones are put back) and a warning says so; ``jobman_requeue_unpushed``
-    pushes them later.
+    pushes them later. A row that cannot be pushed at all (its queue gone from
+    ``RQ_QUEUES``, a key of another type in its place) is left ``pending`` the same way,
+    and keeps none of the others out.
     """
     if captured:
         captured[-1].extend(rows)
@@ -139,23 +212,23 @@ def push(rows: Sequence[Jobman], *, recorded: bool = False) -> list[Jobman]:
         return []
     groups: dict[int, tuple[Redis, list[Jobman]]] = {}
     by_queue: dict[str, list[Jobman]] = {}  # each queue's connection is looked up once
+    unpushed: list[Jobman] = []
     for row in rows:
         group = by_queue.get(row.queue)
         if group is None:
-            connection = get_connection(row.queue)
+            try:
+                connection = get_connection(row.queue)
+            except ValueError as error:
+                logger.warning("jobman: row %s cannot be pushed to Redis: %s", row.pk, error)
+                unpushed.append(row)
+                continue
             group = by_queue[row.queue] = groups.setdefault(id(connection), (connection, []))[1]
         group.append(row)
 
     pushed: list[Jobman] = []
-    unpushed: list[Jobman] = []
     for connection, group in groups.values():
         try:
-            with connection.pipeline() as pipeline:
-                # One MULTI for the whole group, begun here: RQ's enqueue_job begins one
-                # itself when none is, which fails once a delayed job's commands are queued.
-                pipeline.multi()
-                _add_to_pipeline(group, pipeline)
-                pipeline.execute()
+            taken = _push_group(connection, group)
         except RedisError as error:
             logger.warning(
                 "jobman: could not push %d job(s) to Redis (%s); rows %s stay pending until "
@@ -166,7 +239,10 @@ def push(rows: Sequence[Jobman], *, recorded: bool = False) -> list[Jobman]:
             )
             unpushed.extend(group)
             continue
-        pushed.extend(group)
+        pushed.extend(taken)
+        if len(taken) < len(group):
+            took = {id(row) for row in taken}
+            unpushed.extend(row for row in group if id(row) not in took)
 
     if recorded:
         if unpushed:
@@ -178,6 +254,39 @@ def push(rows: Sequence[Jobman], *, recorded: bool = False) -> list[Jobman]:
             if row.status == JobStatus.PENDING:
                 row.status, row.pushed_at = JobStatus.QUEUED, now
     return pushed
+
+
+def _push_group(connection: Redis, rows: list[Jobman]) -> list[Jobman]:
+    """Push the rows of one Redis server in one MULTI; return those Redis took.
+
+    Should Redis refuse a command of the MULTI (a key of another type where a job's hash
+    goes), each row is pushed again alone, so that only the rows at fault stay out.
+    """
+    try:
+        return _push_together(connection, rows)
+    except ResponseError:
+        if len(rows) == 1:
+            raise
+    taken = []
+    for row in rows:
+        try:
+            taken += _push_together(connection, [row])
+        except ResponseError as error:
+            logger.warning("jobman: Redis refused the job of row %s: %s", row.pk, error)
+    return taken
+
+
+def _push_together(connection: Redis, rows: list[Jobman]) -> list[Jobman]:
+    with connection.pipeline() as pipeline:
+        # One MULTI for the whole group, begun here: RQ's enqueue_job begins one itself
+        # when none is, which fails once a delayed job's commands are queued.
+        pipeline.multi()
+        refused = _add_to_pipeline(rows, pipeline)
+        pipeline.execute()
+    if not refused:
+        return rows
+    left_out = {id(row) for row in refused}
+    return [row for row in rows if id(row) not in left_out]
 
 
 def _put_back(rows: Sequence[Jobman]) -> None:

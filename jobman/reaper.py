@@ -57,7 +57,9 @@ class WorkerLost(Exception):
 class Reaped:
     jobman_id: int
     worker: str
-    outcome: str  # "retrying", "failed", "requeued", or "would reap" on a dry run
+    # "retrying", "failed", "requeued", "would reap" on a dry run, or "skipped" (with why)
+    outcome: str
+    reason: str = ""
 
 
 def mark_alive(pipeline: object, worker_name: str, ttl: int) -> None:
@@ -97,28 +99,53 @@ def reap(dry_run: bool = False) -> list[Reaped]:
     lost_after = conf.get("LOST_AFTER")
     reaped = _release_taken_jobs(lost_after, dry_run)
     running = list(Jobman.objects.running().exclude(worker=""))
+    configured = queues.configured_queues()
     for worker_name in sorted({row.worker for row in running}):
         rows = [row for row in running if row.worker == worker_name]
-        connection = queues.get_connection(rows[0].queue)
-        if _gone_long_enough(connection, worker_name, lost_after, dry_run):
-            lost = [(row, "stopped sending heartbeats during") for row in rows]
-        else:
-            left = _left_behind(connection, worker_name, rows, lost_after, dry_run)
-            lost = [(row, "could not record the outcome of") for row in left]
+        # The worker's heartbeat is on the Redis server of the queues it serves.
+        served = next((row.queue for row in rows if row.queue in configured), None)
+        try:
+            if served is None:
+                raise queues.unknown_queue_error(rows[0].queue)
+            lost = _lost_rows(queues.get_connection(served), worker_name, rows, lost_after, dry_run)
+        except (RedisError, ValueError) as error:
+            reason = f"could not tell whether worker {worker_name} is alive: {error}"
+            logger.warning(
+                "jobman: rows %s skipped: %s", ", ".join(str(r.pk) for r in rows), reason
+            )
+            reaped += [Reaped(row.pk, worker_name, "skipped", reason) for row in rows]
+            continue
         for row, what in lost:
             if dry_run:
                 reaped.append(Reaped(row.pk, worker_name, "would reap"))
                 continue
             message = f"Worker lost: worker {worker_name} {what} attempt {row.attempts}."
-            outcome = runner.record_failed_attempt(
-                row, WorkerLost(message), message, message, row.logs, None
-            )
-            if outcome == JobStatus.RETRYING:
-                queues.push([row])
+            try:
+                outcome = runner.record_failed_attempt(
+                    row, WorkerLost(message), message, message, row.logs, None
+                )
+                if outcome == JobStatus.RETRYING:
+                    queues.push([row])
+            except Exception as error:  # one row that cannot be reaped must not stop the rest
+                logger.exception("jobman: row %s could not be reaped", row.pk)
+                reaped.append(
+                    Reaped(row.pk, worker_name, "skipped", f"{type(error).__name__}: {error}")
+                )
+                continue
             if outcome is not None:
                 reaped.append(Reaped(row.pk, worker_name, outcome))
                 logger.warning("jobman: row %s: %s It is now %s.", row.pk, message, outcome)
     return reaped
+
+
+def _lost_rows(
+    connection: Redis, worker_name: str, rows: list[Jobman], lost_after: int, dry_run: bool
+) -> list[tuple[Jobman, str]]:
+    """The rows of a worker's to reap, each with what the worker failed to do."""
+    if _gone_long_enough(connection, worker_name, lost_after, dry_run):
+        return [(row, "stopped sending heartbeats during") for row in rows]
+    left = _left_behind(connection, worker_name, rows, lost_after, dry_run)
+    return [(row, "could not record the outcome of") for row in left]
 
 
 def _gone_long_enough(connection: Redis, worker_name: str, lost_after: int, dry_run: bool) -> bool:

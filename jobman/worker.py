@@ -30,7 +30,7 @@ from rq.worker import BaseWorker, WorkerStatus
 
 from jobman import bounds, conf, reaper, runner
 from jobman.models import Jobman
-from jobman.queues import RUNNER
+from jobman.queues import RUNNER, not_as_pushed, runs
 
 logger = logging.getLogger("jobman")
 
@@ -39,45 +39,6 @@ logger = logging.getLogger("jobman")
 # garbage collection would close them. The horse leaves through os._exit, which runs no
 # finalizers.
 _inherited_connections: list[Any] = []
-
-
-def runs(job: Job) -> str | None:
-    """Name the function an RQ job calls; None when its payload is not readable JSON."""
-    try:
-        return str(job.func_name)
-    except Exception:
-        return None
-
-
-def not_as_pushed(job: Job) -> str | None:
-    """Say what a runner job carries that jobman's push never writes; None when nothing."""
-    attached = [
-        name
-        for name, value in (
-            ("an on_success callback", job._success_callback_name),
-            ("an on_failure callback", job._failure_callback_name),
-            ("an on_stopped callback", job._stopped_callback_name),
-            ("webhooks", job.webhooks),
-            ("dependencies", job._dependency_ids),
-            ("a repeat", job.repeats_left),
-        )
-        if value
-    ]
-    if attached:
-        return "it carries " + ", ".join(attached)
-    try:
-        args, kwargs = job.args, job.kwargs
-    except Exception:
-        return "its arguments are unreadable"
-    if kwargs or len(args) != 1 or (isinstance(args[0], int) and not bounds.is_row_id(args[0])):
-        # A non-int id is left to the runner, which names it.
-        return f"its arguments are {_shown(args)} {_shown(kwargs)}, not one row id"
-    return None
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def keep_usable_connections() -> None:

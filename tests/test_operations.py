@@ -372,7 +372,7 @@ def test_requeue_unpushed__check_redis_asks_with_one_pipeline_per_batch(
 
     result = operations.requeue_unpushed(check_redis=True, dry_run=True)
 
-    checks = [commands for commands in executed if set(commands) == {"EXISTS"}]
+    checks = [commands for commands in executed if set(commands) == {"HGETALL"}]
     assert [len(commands) for commands in checks] == [10, 10, 5]
     assert len(executed) == 3  # a dry run pushes nothing
     assert [job.jobman_id for job in result.jobs] == lost

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobman import conf, reaper
 
@@ -23,7 +23,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        reaped = reaper.reap(dry_run=options["dry_run"])
+        found = reaper.reap(dry_run=options["dry_run"])
+        reaped = [item for item in found if item.outcome != "skipped"]
+        skipped = [item for item in found if item.outcome == "skipped"]
         if options["verbosity"] >= 1:
             for item in reaped:
                 self.stdout.write(
@@ -34,3 +36,7 @@ class Command(BaseCommand):
             f"{verb} {len(reaped)} job(s). A worker counts as lost {conf.get('LOST_AFTER')} s "
             "after its last heartbeat, and is reaped once it has stayed gone as long again."
         )
+        if skipped:
+            raise CommandError(
+                "\n".join(f"jobman #{item.jobman_id} skipped: {item.reason}" for item in skipped)
+            )
