@@ -605,7 +605,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             allow_empty_first_page=allow_empty_first_page,
         )
 
-    def response_action(
+    def response_action(  # type: ignore[override]  # Django 6 adds action_location
         self, request: HttpRequest, queryset: QuerySet[Any], **kwargs: Any
     ) -> HttpResponse | None:
         """Run the chosen action, once every selected value is an id; else change nothing."""

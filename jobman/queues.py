@@ -134,7 +134,8 @@ def as_pushed_for(row: Jobman, job: RQJob | None) -> bool:
     jobman pushed it and still to run: not gone, replaced, refused or finished."""
     if job is None or runs(job) != RUNNER or not_as_pushed(job) is not None:
         return False
-    return job.args == [row.pk] and job.origin == row.queue and job.get_status(refresh=False) in _WAITING_RQ_STATUSES
+    status = job.get_status(refresh=False)
+    return job.args == [row.pk] and job.origin == row.queue and status in _WAITING_RQ_STATUSES
 
 
 def rq_timeout(job_type: str) -> int:
