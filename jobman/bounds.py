@@ -18,6 +18,11 @@ MAX_COUNT = 10**9
 # Durations reach back at most this far: ``now - MAX_DURATION`` stays a valid datetime.
 MAX_DURATION = timedelta(days=365 * 1000)
 
+# Longest a job's timeout, a backoff step or a lock time may be: a year, in seconds.
+MAX_WAIT = 365 * 24 * 3600
+# Most attempts one job may make.
+MAX_TRIES = 1_000_000
+
 # Years a date filter may name: a day or a year either side of any date in them is still a
 # valid datetime, in any time zone.
 MIN_YEAR, MAX_YEAR = 2, 9998
@@ -59,6 +64,12 @@ def whole_number(text: str, *, low: int, high: int, what: str = "") -> int:
 def quoted(text: str, limit: int = 40) -> str:
     """``text`` quoted for a message, cut to ``limit`` characters: input can be huge."""
     return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def is_whole(value: object, low: int, high: int) -> bool:
+    """Whether ``value`` (a setting, a class option) is an int from ``low`` to ``high``;
+    ``True`` is not one."""
+    return type(value) is int and low <= value <= high
 
 
 def row_id(text: str) -> int:

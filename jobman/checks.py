@@ -8,7 +8,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
-from jobman import conf, registry
+from jobman import conf, options, registry
 
 
 @register()
@@ -38,7 +38,9 @@ def check_jobman(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     used = {conf.get("DEFAULT_QUEUE"): "settings.JOBMAN['DEFAULT_QUEUE']"}
     for _type, job_class in sorted(registry.all_types().items()):
         name = f"{job_class.__module__}.{job_class.__qualname__}"
-        errors.extend(Error(problem, id="jobman.E005") for problem in job_class.option_problems())
+        errors.extend(
+            Error(problem.message, id=problem.check_id) for problem in options.problems(job_class)
+        )
         if isinstance(job_class.queue, str):
             used.setdefault(job_class.queue, f"{name}.queue")
     for queue, where in used.items():

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.conf import settings
 
+from jobman import bounds
+
 DEFAULTS: dict[str, Any] = {
     # Queue a job class uses when it names none; it must be a key of RQ_QUEUES.
     "DEFAULT_QUEUE": "default",
@@ -44,11 +46,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _non_negative_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return bounds.is_whole(value, 1, bounds.MAX_ID)
 
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -64,18 +62,35 @@ def parse_rate(value: Any) -> tuple[int, int] | None:
     return int(count), PERIODS[period.strip()]
 
 
+# Longest a backoff list may be.
+MAX_BACKOFF_STEPS = 1000
+
+
 def valid_backoff(value: Any) -> bool:
-    """Return whether ``value`` is a backoff: seconds, or a non-empty list of seconds."""
+    """Return whether ``value`` is a backoff: seconds (0 to ``bounds.MAX_WAIT``), or a
+    non-empty list of them."""
     if isinstance(value, list | tuple):
-        return bool(value) and all(_non_negative_int(v) for v in value)
-    return _non_negative_int(value)
+        steps = value
+        return 0 < len(steps) <= MAX_BACKOFF_STEPS and all(
+            bounds.is_whole(v, 0, bounds.MAX_WAIT) for v in steps
+        )
+    return bounds.is_whole(value, 0, bounds.MAX_WAIT)
 
 
 VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "DEFAULT_QUEUE": (lambda v: isinstance(v, str) and bool(v), "a queue name"),
-    "DEFAULT_TRIES": (_positive_int, "a whole number of attempts, 1 or more"),
-    "DEFAULT_BACKOFF": (valid_backoff, "seconds (an int >= 0) or a non-empty list of them"),
-    "DEFAULT_TIMEOUT": (_positive_int, "seconds, an int of 1 or more"),
+    "DEFAULT_TRIES": (
+        lambda v: bounds.is_whole(v, 1, bounds.MAX_TRIES),
+        f"a whole number of attempts, 1 to {bounds.MAX_TRIES:,}",
+    ),
+    "DEFAULT_BACKOFF": (
+        valid_backoff,
+        f"seconds (an int from 0 to {bounds.MAX_WAIT:,}) or a non-empty list of them",
+    ),
+    "DEFAULT_TIMEOUT": (
+        lambda v: bounds.is_whole(v, 1, bounds.MAX_WAIT),
+        f"seconds, an int from 1 to {bounds.MAX_WAIT:,} (a year)",
+    ),
     "JOBS": (
         lambda v: isinstance(v, list | tuple) and all(isinstance(i, str) for i in v),
         "a list of dotted module paths",

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
-from jobman import bounds, conf, hotpath, queues, registry, signals
+from jobman import bounds, conf, hotpath, options, queues, registry, signals
 from jobman.jsonsafe import ensure_json
 from jobman.models import JobBatch, Jobman, JobStatus
 
@@ -23,7 +23,7 @@ Delay = int | float | timedelta | datetime | None
 INSERT_BATCH_SIZE = 500
 
 # The tries of a job with a deadline and no tries of its own: as many as fit before it.
-UNTIL_DEADLINE = 1_000_000
+UNTIL_DEADLINE = bounds.MAX_TRIES
 
 
 class JobFailed(Exception):
@@ -150,42 +150,6 @@ class JobmanJob:
                 return f"retry_until passed ({deadline.isoformat(timespec='seconds')})"
         return None
 
-    @classmethod
-    def option_problems(cls) -> list[str]:
-        """Describe what is wrong with this class's options; empty when all is well."""
-        found = []
-        name = f"{cls.__module__}.{cls.__qualname__}"
-        if cls.tries is not None and not (isinstance(cls.tries, int) and cls.tries >= 1):
-            found.append(f"{name}.tries must be an int of 1 or more, found {cls.tries!r}.")
-        if cls.timeout is not None and not (isinstance(cls.timeout, int) and cls.timeout >= 1):
-            found.append(
-                f"{name}.timeout must be seconds (an int of 1 or more), found {cls.timeout!r}."
-            )
-        if cls.backoff is not None and not conf.valid_backoff(cls.backoff):
-            found.append(
-                f"{name}.backoff must be seconds or a non-empty list of seconds, "
-                f"found {cls.backoff!r}."
-            )
-        if cls.queue is not None and not (isinstance(cls.queue, str) and cls.queue):
-            found.append(f"{name}.queue must be a queue name, found {cls.queue!r}.")
-        if cls.unique_until not in ("completed", "processing"):
-            found.append(
-                f"{name}.unique_until must be 'completed' or 'processing', "
-                f"found {cls.unique_until!r}."
-            )
-        if cls.rate_limit is not None:
-            limits = conf.get("RATE_LIMITS")
-            if not (isinstance(cls.rate_limit, tuple) and len(cls.rate_limit) == 2):
-                found.append(
-                    f"{name}.rate_limit must be a (name, key) pair, found {cls.rate_limit!r}."
-                )
-            elif cls.rate_limit[0] not in limits:
-                found.append(
-                    f"{name}.rate_limit names {cls.rate_limit[0]!r}, "
-                    "which is not in settings.JOBMAN['RATE_LIMITS']."
-                )
-        return found
-
     # Dispatch.
 
     @staticmethod
@@ -289,6 +253,7 @@ class JobmanJob:
             raise ImproperlyConfigured(
                 f'{cls.__qualname__} has no type of its own; set `type = "..."` to dispatch it.'
             )
+        options.ensure_valid(cls)
         if attribs is None:
             attribs = {}
         if not isinstance(attribs, Mapping):

@@ -28,7 +28,7 @@ from rq import get_current_job
 from rq.job import Job as RQJob
 from rq.timeouts import JobTimeoutException
 
-from jobman import conf, controls, followups, queues, registry, signals
+from jobman import conf, controls, followups, options, queues, registry, signals
 from jobman.jobs import JobFailed, JobmanJob
 from jobman.jsonsafe import ensure_json
 from jobman.models import Jobman, JobStatus
@@ -87,6 +87,15 @@ def run(jobman_id: int) -> str | None:
         message = error.args[0]
         record_failed_attempt(row, error, message, message, row.logs, rq_job)
         raise error
+
+    misconfigured = options.problems(job_class)
+    if misconfigured:
+        # Changed since the dispatch, which checks them: running would strand the row.
+        refused = JobFailed(
+            "Refused to run: " + " ".join(problem.message for problem in misconfigured)
+        )
+        record_failed_attempt(row, refused, str(refused), str(refused), row.logs, rq_job)
+        raise refused
 
     job = job_class(row)
     if row.unique_key is not None and job_class.unique_until == "processing":
@@ -253,7 +262,12 @@ def record_failed_attempt(
             lambda: Jobman.objects.values_list("attribs", flat=True).get(pk=row.pk)
         )
     job_class = registry.find(row.type)
-    final = job_class is None or isinstance(error, JobFailed) or row.attempts >= row.max_tries
+    final = (
+        job_class is None
+        or isinstance(error, JobFailed)
+        or row.attempts >= row.max_tries
+        or bool(options.problems(job_class))  # no backoff or deadline to go by
+    )
     giving_up = job_class.gives_up(row) if job_class is not None and not final else None
     if giving_up:
         final = True

@@ -42,14 +42,19 @@ def run_command(*args: str) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
-def manage(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> Result:
+def manage(
+    *args: str,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    settings: str = "tests.settings",
+) -> Result:
     """Run a ``manage.py`` command in a new process group against the test settings.
 
     On timeout the whole group is killed: a worker's scheduler is a child process that
     would otherwise outlive it.
     """
     process = subprocess.Popen(
-        [sys.executable, "-m", "django", *args, "--settings", "tests.settings"],
+        [sys.executable, "-m", "django", *args, "--settings", settings],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

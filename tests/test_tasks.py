@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,6 +12,7 @@ import django
 import pytest
 import redis
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.test.utils import override_settings
@@ -19,7 +21,7 @@ from django.utils import timezone
 from jobman import registry, runner
 from jobman.models import FailedJob, Jobman, JobStatus
 from jobman.reaper import WorkerLost
-from tests.helpers import run_command, wait_for, work
+from tests.helpers import manage, run_command, wait_for, work
 from tests.testapp.jobs import HelloJob
 from tests.testapp.models import Execution
 
@@ -538,3 +540,36 @@ def test_get_result__an_unknown_id_raises_task_result_does_not_exist() -> None:
     with pytest.raises(TaskResultMismatch, match="Task does not match"):
         tasks.note.get_result(task_row_id)
     assert backend.get_result(task_row_id).args == [1, 1]
+
+
+@needs_tasks
+@pytest.mark.parametrize(
+    ("without_jobman", "expected"),
+    [("", ["jobman.E102"]), ("1", ["jobman.E101", "jobman.E102"])],
+)
+def test_check__manage_py_check_reports_the_backend_s_errors(
+    without_jobman: str, expected: list[str]
+) -> None:
+    result = manage(
+        "check", settings="tests.settings_tasks", env={"JOBMAN_TEST_WITHOUT_JOBMAN": without_jobman}
+    )
+
+    assert result.code == 1
+    assert re.findall(r"\(jobman\.(E\d+)\)", result.err) == [
+        e.removeprefix("jobman.") for e in expected
+    ]
+    assert "Traceback" not in result.err
+
+
+@needs_tasks
+@pytest.mark.django_db
+def test_enqueue__without_jobman_installed_says_so() -> None:
+    apps = [app for app in settings.INSTALLED_APPS if app not in ("jobman", "tests.testapp")]
+    with (
+        override_settings(INSTALLED_APPS=apps),
+        pytest.raises(
+            InvalidTaskBackend,
+            match=r"settings.TASKS\['default'\] uses jobman.tasks.JobmanBackend, but jobman is not in INSTALLED_APPS",
+        ),
+    ):
+        tasks.add.enqueue(1, 2)

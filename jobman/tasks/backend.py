@@ -109,10 +109,20 @@ class JobmanBackend(BaseTaskBackend):
         self, task: Task[Any, Any], args: Sequence[Any], kwargs: dict[str, Any]
     ) -> TaskResult[Any, Any]:
         """Save a row for ``task`` and push it to RQ when the current transaction commits."""
+        if not apps.is_installed("jobman"):
+            # Checks run before the first task module is imported miss it (jobman.E101):
+            # say so here, rather than fail on jobman's models.
+            raise InvalidTaskBackend(self._not_installed())
         from jobman.tasks import jobs
 
         self.validate_task(task)
         return jobs.enqueue(self, task, args, kwargs)
+
+    def _not_installed(self) -> str:
+        return (
+            f"settings.TASKS[{self.alias!r}] uses jobman.tasks.JobmanBackend, "
+            "but jobman is not in INSTALLED_APPS."
+        )
 
     def get_result(self, result_id: str) -> TaskResult[..., Any]:
         """Read the result of the task row ``result_id`` (the row's id, as a string)."""
@@ -129,8 +139,7 @@ class JobmanBackend(BaseTaskBackend):
         if not apps.is_installed("jobman"):
             errors.append(
                 Error(
-                    f"settings.TASKS[{self.alias!r}] uses jobman.tasks.JobmanBackend, "
-                    "but jobman is not in INSTALLED_APPS.",
+                    self._not_installed(),
                     hint="Add 'jobman' (and 'django_rq') to INSTALLED_APPS.",
                     id="jobman.E101",
                 )
