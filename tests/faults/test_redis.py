@@ -32,7 +32,7 @@ from tests.faults.support import (
     throwaway_redis,
     wait_until,
 )
-from tests.helpers import manage, run_command
+from tests.helpers import WorkerProcess, manage, run_command, start_worker, stop_worker
 from tests.testapp.jobs import BackoffJob, FaultJob, SleepyJob
 from tests.testapp.models import Execution
 
@@ -284,3 +284,49 @@ def test_push__a_delayed_and_a_due_job_in_one_pipeline() -> None:
     assert queue.job_ids == [due.rq_job_id]
     assert queue.scheduled_job_registry.get_job_ids() == [delayed.rq_job_id]
     assert set(Jobman.objects.values_list("status", flat=True)) == {JobStatus.QUEUED}
+
+
+# A worker started while Redis is down
+
+
+def test_worker_start__redis_down_with_no_wait_exits_1_in_one_line() -> None:
+    server = ThrowawayRedis()  # a free port, not started: nothing answers there
+    try:
+        result = manage("jobman_work", "--burst", "--no-wait", env=server.env(), timeout=30)
+    finally:
+        server.close()
+
+    assert result.code == 1
+    assert "Traceback" not in result.err
+    assert result.err.strip().splitlines() == [
+        f"CommandError: Redis at {server.url} does not answer: "
+        f"Error 111 connecting to 127.0.0.1:{server.port}. Connection refused."
+    ]
+
+
+@pytest.mark.worker
+def test_worker_start__redis_down_waits_with_backoff_then_works() -> None:
+    server = ThrowawayRedis()
+    worker = start_worker("--burst", env=server.env())
+    try:
+        # 1 s, then 2 s: two lines a little after 3 s, and still waiting.
+        wait_until(lambda: worker_output(worker).count("trying again") >= 2, timeout=15)
+        assert worker.process.poll() is None
+        lines = worker_output(worker).splitlines()
+        assert lines[0].endswith(
+            "does not answer (Error 111 connecting to "
+            f"127.0.0.1:{server.port}. Connection refused.); trying again in 1 s."
+        )
+        assert lines[1].endswith("trying again in 2 s.")
+        server.start()
+        assert worker.process.wait(timeout=30) == 0  # burst: the queues are empty
+    finally:
+        output = stop_worker(worker)
+        server.close()
+    assert f"Redis at {server.url} answers now." in output
+    assert "Traceback" not in output
+
+
+def worker_output(worker: WorkerProcess) -> str:
+    worker.log.seek(0)
+    return worker.log.read()

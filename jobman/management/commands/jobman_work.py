@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from redis import Redis
+from redis.exceptions import RedisError
 
 from jobman import conf, queues
 from jobman.management.arguments import positive_int, queue_name, text, worker_class
+
+# Seconds between two tries to reach Redis at start-up: doubling, up to the last.
+REDIS_WAITS = (1, 2, 4, 8, 16, 30)
 
 
 class Command(BaseCommand):
@@ -42,6 +49,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--name", type=text, help="Worker name (default: host.pid.random).")
         parser.add_argument(
+            "--no-wait",
+            action="store_true",
+            help="Exit (code 1) when Redis does not answer at start-up, instead of waiting for it.",
+        )
+        parser.add_argument(
             "--without-scheduler",
             action="store_true",
             help="Do not run RQ's scheduler, which starts delayed jobs and retries after backoff.",
@@ -56,16 +68,47 @@ class Command(BaseCommand):
                     f"Queues {names[0]!r} and {name!r} are on different Redis servers; "
                     "run one worker per server."
                 )
+        self.wait_for_redis(connection, names[0], give_up=options["no_wait"])
         worker_class = options["worker_class"]
         extra = {"name": options["name"]} if options["name"] else {}
         worker = worker_class(
             [queues.get_queue(name) for name in names], connection=connection, **extra
         )
         levels = {0: "WARNING", 1: "INFO", 2: "DEBUG", 3: "DEBUG"}
-        worker.work(
-            burst=options["burst"],
-            with_scheduler=not options["without_scheduler"],
-            max_jobs=options["max_jobs"],
-            max_idle_time=options["max_idle"],
-            logging_level=levels[options["verbosity"]],
-        )
+        try:
+            worker.work(
+                burst=options["burst"],
+                with_scheduler=not options["without_scheduler"],
+                max_jobs=options["max_jobs"],
+                max_idle_time=options["max_idle"],
+                logging_level=levels[options["verbosity"]],
+            )
+        except RedisError as error:
+            # RQ rides out a Redis that goes away while it waits for jobs; anything else it
+            # cannot. A supervisor starts the worker again; the reaper repairs what it held.
+            raise CommandError(
+                f"Redis at {queues.connection_label(names[0])} failed the worker: {error}"
+            ) from None
+
+    def wait_for_redis(self, connection: Redis, queue: str, *, give_up: bool) -> None:
+        """Return once Redis answers; until then say so, one line a try, and wait longer
+        each time. With ``give_up``, exit 1 at the first failure instead."""
+        where = queues.connection_label(queue)
+        for attempt in itertools.count():
+            try:
+                connection.ping()
+                if attempt:
+                    self.stderr.write(f"jobman_work: Redis at {where} answers now.")
+                return
+            except RedisError as error:
+                if give_up:
+                    raise CommandError(f"Redis at {where} does not answer: {error}") from None
+                wait = REDIS_WAITS[min(attempt, len(REDIS_WAITS) - 1)]
+                self.stderr.write(
+                    f"jobman_work: Redis at {where} does not answer ({error}); "
+                    f"trying again in {wait} s."
+                )
+            try:
+                time.sleep(wait)
+            except KeyboardInterrupt:
+                raise CommandError("jobman_work: stopped while waiting for Redis.") from None
