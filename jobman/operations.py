@@ -23,7 +23,7 @@ from django.utils import timezone
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.exceptions import InvalidJobOperation
 from rq.job import Job as RQJob
 from rq.job import JobStatus as RQStatus
 from rq.serializers import JSONSerializer
@@ -806,7 +806,7 @@ def _redis_queue_status(name: str, connection: Redis) -> tuple[int, int, float |
         try:
             job = RQJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
             enqueued_at = job.enqueued_at
-        except NoSuchJobError:
+        except Exception:  # gone, or written by hand and unreadable: its wait is unknown
             enqueued_at = None
         if enqueued_at is not None:
             oldest_wait = max((timezone.now() - enqueued_at).total_seconds(), 0.0)
@@ -814,30 +814,47 @@ def _redis_queue_status(name: str, connection: Redis) -> tuple[int, int, float |
 
 
 def _workers(names: list[str], errors: dict[int, str]) -> list[WorkerInfo]:
-    """Workers serving any of queues ``names``, from RQ's worker registry of each server."""
+    """Workers serving any of queues ``names``, from RQ's worker registry of each server.
+
+    Each worker's record is read as plain fields, one pipeline per server: a record that
+    cannot be read (another type of key in its place) is listed as "unreadable", and
+    spoils none of the others.
+    """
     seen: dict[str, WorkerInfo] = {}
     asked: set[int] = set()
+    prefix = Worker.redis_worker_namespace_prefix
     for name in names:
         connection = queues.get_connection(name)
         if id(connection) in errors or id(connection) in asked:
             continue
         asked.add(id(connection))
         try:
-            workers = Worker.all(connection=connection)
+            keys = sorted(Worker.all_keys(connection=connection))
+            with connection.pipeline(transaction=False) as pipeline:
+                for key in keys:
+                    pipeline.hmget(key, "state", "queues", "current_job")
+                records = pipeline.execute(raise_on_error=False)
         except RedisError as error:
             errors[id(connection)] = str(error) or type(error).__name__
             continue
-        for worker in workers:
-            served = worker.queue_names()
-            if worker.name in seen or not set(served) & set(names):
+        for key, record in zip(keys, records, strict=True):
+            worker_name = key.removeprefix(prefix)
+            if worker_name in seen:
                 continue
-            seen[worker.name] = WorkerInfo(
-                name=worker.name,
-                state=str(worker.get_state()),
-                queues=served,
-                current_job=worker.get_current_job_id(),
-            )
+            if not isinstance(record, list):
+                seen[worker_name] = WorkerInfo(worker_name, "unreadable", [], None)
+                continue
+            state, served_text, current = (_text(value) for value in record)
+            if state is None:
+                continue  # gone: its record expired after it was registered
+            served = served_text.split(",") if served_text else []
+            if set(served) & set(names):
+                seen[worker_name] = WorkerInfo(worker_name, state, served, current or None)
     return sorted(seen.values(), key=lambda worker: worker.name)
+
+
+def _text(value: object) -> str | None:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
 
 
 # Helpers

@@ -8,6 +8,7 @@ rows only, found by index); runtime percentiles are computed in Python over at m
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -18,7 +19,7 @@ from django.db.models import Count, F, Q, QuerySet, Subquery
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from jobman import operations
+from jobman import bounds, operations
 from jobman.models import JobBatch, Jobman, JobStatus
 
 # Minutes the throughput chart covers, the current one last.
@@ -280,9 +281,9 @@ def _workers(workers: list[operations.WorkerInfo]) -> list[WorkerFigures]:
     running: dict[str, int] = {}
     for worker in workers:
         job_id = worker.current_job or ""
-        number = job_id.removeprefix("jobman-")
-        if job_id.startswith("jobman-") and number.isdigit():
-            running[job_id] = int(number)
+        if job_id.startswith("jobman-"):
+            with contextlib.suppress(ValueError):  # a worker record can say anything
+                running[job_id] = bounds.row_id(job_id.removeprefix("jobman-"))
     types = (
         dict(Jobman.objects.filter(pk__in=set(running.values())).values_list("pk", "type"))
         if running

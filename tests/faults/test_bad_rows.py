@@ -8,12 +8,16 @@ others. A row whose RQ job was replaced in Redis is found by ``--check-redis`` a
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from typing import Any
 
 import pytest
 import redis
+from django.contrib.auth.models import User
 from django.db import transaction
+from django.test import Client
+from django.urls import reverse
 from rq import Callback, Queue
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
@@ -263,3 +267,77 @@ def test_check_redis__a_job_still_to_run_is_left_as_it_is(redis_db: redis.Redis)
     assert result.code == 0
     assert redis_db.hgetall(f"rq:job:{row.rq_job_id}") == before
     assert f"#{row.pk}" not in result.out
+
+
+# Worker records and queued jobs written by hand, against jobman_status and the dashboard
+
+
+def plant_worker_records(redis_db: redis.Redis) -> None:
+    records = {
+        "rq:worker:wrong-type": None,
+        "rq:worker:garbage": {
+            "state": "busy",
+            "queues": "default",
+            "birth": "not a date",
+            "last_heartbeat": "\xff",
+            "pid": "x",
+            "current_job": "jobman-99999999999999999999",
+        },
+        "rq:worker:odd-digits": {
+            "state": "busy",
+            "queues": "default",
+            "current_job": "jobman-\u00b2",
+        },
+        "rq:worker:no-state": {"queues": "default"},
+        "rq:worker:fine": {"state": "idle", "queues": "default,high"},
+    }
+    for key, fields in records.items():
+        if fields is None:
+            redis_db.set(key, "a string where RQ keeps a hash")
+        else:
+            redis_db.hset(key, mapping=fields)
+        redis_db.sadd("rq:workers", key)
+    redis_db.rpush("rq:queue:default", "jobman-hand-written")
+    redis_db.hset(
+        "rq:job:jobman-hand-written", mapping={"enqueued_at": "yesterday", "data": "\xff"}
+    )
+
+
+def test_status__worker_records_and_jobs_written_by_hand_spoil_nothing(
+    redis_db: redis.Redis,
+) -> None:
+    plant_worker_records(redis_db)
+    make_row(JobStatus.QUEUED)
+
+    for args in [(), ("--json",)]:
+        result = run_command("jobman_status", *args)
+        assert result.code == 0, result
+        assert "Traceback" not in result.err
+
+    report = json.loads(run_command("jobman_status", "--json").out)
+    workers = {worker["name"]: worker["state"] for worker in report["workers"]}
+    assert workers == {
+        "fine": "idle",
+        "garbage": "busy",
+        "odd-digits": "busy",
+        "wrong-type": "unreadable",
+    }
+    default = next(queue for queue in report["queues"] if queue["name"] == "default")
+    assert default["waiting"] == 1
+    assert default["oldest_wait"] is None
+
+
+def test_dashboard__worker_records_and_jobs_written_by_hand_spoil_nothing(
+    redis_db: redis.Redis, admin_user: User
+) -> None:
+    plant_worker_records(redis_db)
+    client = Client()
+    client.force_login(admin_user)
+
+    page = client.get(reverse("admin:jobman_dashboard"))
+    figures = client.get(reverse("admin:jobman_dashboard_json"))
+
+    assert page.status_code == 200
+    assert figures.status_code == 200
+    assert "wrong-type" in page.content.decode()
+    assert {worker["name"] for worker in figures.json()["workers"]} >= {"garbage", "fine"}
