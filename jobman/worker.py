@@ -31,6 +31,7 @@ from rq.worker import BaseWorker, WorkerStatus
 from jobman import bounds, conf, reaper, runner
 from jobman.models import Jobman
 from jobman.queues import RUNNER, not_as_pushed, runs
+from jobman.storable import storable
 
 logger = logging.getLogger("jobman")
 
@@ -256,7 +257,9 @@ class JobmanWorkerMixin:
 
     def _hand_back(self, row: Jobman, code: str | None, logs: str) -> None:
         """In the horse: leave a completed attempt for the worker to write."""
-        outcome = {"id": row.pk, "attempts": row.attempts, "code": code, "logs": logs}
+        # Made storable here: JSON would join two lone surrogates into one character.
+        code = storable(code) if code is not None else None
+        outcome = {"id": row.pk, "attempts": row.attempts, "code": code, "logs": storable(logs)}
         outcome["attribs"] = row.attribs
         os.pwrite(self._outcome_file(), json.dumps(outcome).encode(), 0)
 
@@ -327,6 +330,15 @@ class JobmanWorkerMixin:
         if isinstance(error, SystemExit | KeyboardInterrupt):
             self._exit_request = error
         super().handle_exception(job, *exc_info)  # type: ignore[misc]
+
+    def handle_job_failure(
+        self, job: Job, queue: Queue, started_job_registry: Any = None, exc_string: str = ""
+    ) -> None:
+        # RQ keeps the traceback in Redis, which cannot encode a lone surrogate (a file
+        # name that is not UTF-8, say): unchanged, it would make the worker quit.
+        super().handle_job_failure(  # type: ignore[misc]
+            job, queue, started_job_registry=started_job_registry, exc_string=storable(exc_string)
+        )
 
     def _start_keep_alive(self) -> None:
         if self._keep_alive_thread is None:

@@ -361,3 +361,19 @@ class GrowingAttribsJob(JobmanJob):
     def handle(self) -> None:
         self.log("growing")
         self.attribs["result"] = "r" * int(self.attribs["grow"])
+
+
+class GeneratedOutputJob(JobmanJob):
+    """Logs, returns or fails with any text, given as code points in its attribs (JSON
+    cannot carry a NUL or a lone surrogate), ``repeat`` times over."""
+
+    type = "test.generated_output"
+
+    def handle(self) -> str:
+        def text(key: str) -> str:
+            return "".join(map(chr, self.attribs.get(key, []))) * int(self.attribs.get("repeat", 1))
+
+        self.log(text("log"))
+        if self.attribs.get("fail"):
+            raise RuntimeError(text("error"))
+        return text("code")
