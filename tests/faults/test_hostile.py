@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import redis
 from django.test.utils import override_settings
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rq import Callback, Queue, Repeat
 from rq.job import Job as RQJob
@@ -33,7 +33,7 @@ from jobman.models import FailedJob, Jobman, JobStatus
 from jobman.testing import run_pending
 from tests import services
 from tests.faults.support import record
-from tests.helpers import run_command, work
+from tests.helpers import manage, run_command, work
 from tests.testapp.jobs import HelloJob, NoisyJob
 from tests.testapp.models import Execution
 
@@ -597,3 +597,45 @@ def test_planted_jobs__runner_jobs_with_anything_attached_are_refused_and_call_n
         refused=len(planted),
         ran=0,
     )
+
+
+@pytest.mark.worker
+def test_jobman_work__hostile_arguments_exit_0_1_or_2_without_a_traceback() -> None:
+    """The worker command, in its own process (it forks): always with --burst and empty
+    queues, so each start that is let through ends at once."""
+    seen = {"done": 0, "arguments_refused": 0, "work_refused": 0}
+    worker_class = st.sampled_from(["fork", "simple", "os.system", "rq.Worker", "nowhere.Class"])
+
+    @settings(HOSTILE, max_examples=max(EXAMPLES // 4, 8))
+    @given(
+        queues=st.lists(QUEUE, max_size=2),
+        args=options(
+            ("--max-jobs", NUMBER),
+            ("--max-idle", NUMBER),
+            ("--name", TEXT),
+            ("--worker-class", worker_class | TEXT),
+            ("--without-scheduler", None),
+        ),
+        junk=st.lists(JUNK, max_size=1),
+    )
+    def check(queues: list[str], args: list[str], junk: list[str]) -> None:
+        argv = [*queues, *args, *junk, "--burst"]
+        assume(all(argument_passable(arg) for arg in argv))
+        result = manage("jobman_work", *argv, timeout=60)
+        assert result.code in (0, 1, 2), result
+        assert "Traceback" not in result.err, result.err[-2000:]
+        if result.code:
+            assert result.err.strip(), "a refusal says why"
+        seen[{0: "done", 1: "work_refused", 2: "arguments_refused"}[result.code]] += 1
+
+    check()
+    record("hostile_arguments[jobman_work]", faults="hypothesis-built arguments", **seen)
+
+
+def argument_passable(arg: str) -> bool:
+    """Whether a process can be given ``arg``: no NUL, and encodable as the OS encodes."""
+    try:
+        os.fsencode(arg)
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in arg
