@@ -353,9 +353,10 @@ class BatchFilter(LinkedFilter):
         return f"batch {value}"
 
     def parse(self, value: str) -> object:
-        if not value.isdigit():
-            raise IncorrectLookupParameters(f"not a batch id: {value!r}")
-        return int(value)
+        try:
+            return bounds.row_id(value)
+        except ValueError as error:
+            raise IncorrectLookupParameters(f"not a batch id: {error}") from None
 
 
 class ChainFilter(LinkedFilter):
@@ -536,7 +537,10 @@ def _first_line(text: str | None) -> str:
 def _numeric_term(search_term: str) -> int | None:
     """The id a search term names (``42`` or ``#42``), if it names one."""
     term = search_term.strip().removeprefix("#")
-    return int(term) if term.isdigit() and len(term) < 19 else None
+    try:
+        return bounds.row_id(term)
+    except ValueError:
+        return None
 
 
 def _listing(items: Sequence[str]) -> str:

@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobman import admin as jobman_admin
+from jobman import bounds
 from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
 from tests.faults.support import record
 from tests.faults.test_hostile import HOSTILE
@@ -186,6 +187,14 @@ def assert_answered(response: Any, what: object) -> int:
     return int(response.status_code)
 
 
+def is_id(text: str) -> bool:
+    try:
+        bounds.row_id(text)
+    except ValueError:
+        return False
+    return True
+
+
 def tally(seen: dict[str, int], status: int) -> None:
     kind = {2: "pages", 3: "redirects", 4: "refused"}[status // 100]
     seen[kind] += 1
@@ -269,6 +278,8 @@ def test_actions__hostile_posts_never_answer_5xx(
         }
         response = answer(superuser.post, f"{url}?{query(pairs)}", data)
         tally(seen, assert_answered(response, (action, ids, across, pairs)))
+        if not all(is_id(pk) for pk in ids):
+            assert snapshot() == before, "a selection with a bad id changes nothing"
         if snapshot() != before:
             seen["changed"] += 1
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import json
 import os
 import pickle
 import socket
@@ -159,19 +160,28 @@ def same_json(stored: Any, given: Any) -> bool:
 
 def test_dispatch__hostile_attribs_are_taken_whole_or_refused(redis_db: redis.Redis) -> None:
     queue = queues.get_queue(HelloJob.queue_name())
-    seen = {"taken": 0, "refused": 0}
+    seen = {"taken": 0, "refused": 0, "too_large": 0}
 
     @HOSTILE
     @given(case=ATTRIBS)
     def check(case: tuple[dict[Any, Any], bool]) -> None:
         attribs, valid = case
         rows_before, queued_before = Jobman.objects.count(), queue.count
+        refusal: str | None = None
+        too_large: str | None = None  # valid JSON, but more than MAX_ATTRIBS_BYTES (1 MiB)
         try:
             row = HelloJob.dispatch(attribs)
         except TypeError as error:
-            refusal: str | None = str(error)
-        else:
-            refusal = None
+            refusal = str(error)
+        except ValueError as error:
+            too_large = str(error)
+        if too_large is not None:
+            assert valid, too_large
+            assert len(json.dumps(attribs, ensure_ascii=False).encode()) > 1024 * 1024
+            assert "MAX_ATTRIBS_BYTES" in too_large
+            seen["too_large"] += 1
+            assert Jobman.objects.count() == rows_before
+            return
         if refusal is not None:
             # A clear error naming where the bad part sits, and nothing written anywhere.
             seen["refused"] += 1
