@@ -17,7 +17,7 @@ from django.db import models, router, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from jobman import conf, hotpath
+from jobman import conf, hotpath, ids
 from jobman.storable import cap_head, cap_tail
 
 
@@ -216,12 +216,6 @@ class Jobman(models.Model):
                 name="jobmans_unique_key_uniq",
             )
         ]
-        # One per action of the admin, each granted on its own.
-        permissions = [
-            ("retry_jobman", "Can retry failed jobs"),
-            ("requeue_jobman", "Can requeue pending jobs"),
-            ("cancel_jobman", "Can cancel waiting jobs"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.type} #{self.pk} ({self.status})"
@@ -229,7 +223,7 @@ class Jobman(models.Model):
     @property
     def rq_job_id(self) -> str:
         """The id of this row's job in RQ: derived from the row, so a push is idempotent."""
-        return f"jobman-{self.pk}"
+        return ids.rq_job_id(self.pk)
 
     # The attribs as the attempt found them, set by the claim: unchanged, they are not
     # written again.

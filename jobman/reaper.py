@@ -38,7 +38,7 @@ from rq.job import Job as RQJob
 from rq.utils import parse_composite_key
 from rq.worker import BaseWorker
 
-from jobman import conf, queues, runner
+from jobman import conf, ids, queues, runner
 from jobman.models import CLAIMABLE, Jobman, JobStatus
 
 logger = logging.getLogger("jobman")
@@ -232,7 +232,7 @@ def _release_taken_from(queue: Queue, lost_after: int, dry_run: bool) -> list[Re
         entry = _text(raw)
         job_id, _ = parse_composite_key(entry)
         started.add(job_id)
-        pk = _row_id(job_id)
+        pk = ids.row_id(job_id)
         if pk is None:
             continue
         worker = connection.hget(f"rq:execution:{entry}", "worker_name")
@@ -241,7 +241,7 @@ def _release_taken_from(queue: Queue, lost_after: int, dry_run: bool) -> list[Re
     now = time.time()
     for raw in connection.lrange(queue.intermediate_queue_key, 0, -1):
         job_id = _text(raw)
-        pk = _row_id(job_id)
+        pk = ids.row_id(job_id)
         if job_id in started or pk is None:
             continue
         taken_key = TAKEN_KEY.format(job_id)
@@ -278,9 +278,3 @@ def _release_taken_from(queue: Queue, lost_after: int, dry_run: bool) -> list[Re
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _row_id(rq_job_id: str) -> int | None:
-    """The row id in a jobman RQ job id (``jobman-<id>``); None for any other job."""
-    prefix, _, number = rq_job_id.partition("-")
-    return int(number) if prefix == "jobman" and number.isdigit() else None

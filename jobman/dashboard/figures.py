@@ -8,7 +8,6 @@ rows only, found by index); runtime percentiles are computed in Python over at m
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ from django.db.models import Count, F, Q, QuerySet, Subquery
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from jobman import bounds, operations
+from jobman import ids, operations
 from jobman.models import JobBatch, Jobman, JobStatus
 
 # Minutes the throughput chart covers, the current one last.
@@ -281,9 +280,9 @@ def _workers(workers: list[operations.WorkerInfo]) -> list[WorkerFigures]:
     running: dict[str, int] = {}
     for worker in workers:
         job_id = worker.current_job or ""
-        if job_id.startswith("jobman-"):
-            with contextlib.suppress(ValueError):  # a worker record can say anything
-                running[job_id] = bounds.row_id(job_id.removeprefix("jobman-"))
+        row_id = ids.row_id(job_id)  # None for a record that names no row of ours
+        if row_id is not None:
+            running[job_id] = row_id
     types = (
         dict(Jobman.objects.filter(pk__in=set(running.values())).values_list("pk", "type"))
         if running

@@ -341,3 +341,16 @@ def test_dashboard__worker_records_and_jobs_written_by_hand_spoil_nothing(
     assert figures.status_code == 200
     assert "wrong-type" in page.content.decode()
     assert {worker["name"] for worker in figures.json()["workers"]} >= {"garbage", "fine"}
+
+
+def test_reap__job_ids_written_by_hand_in_the_started_registry_spoil_nothing(
+    redis_db: redis.Redis,
+) -> None:
+    queue = queues.get_queue("default")
+    for job_id in ("jobman-\u00b2", "jobman-99999999999999999999", "jobman-", "not-ours"):
+        redis_db.zadd(queue.started_job_registry.key, {f"{job_id}:execution-1": 1})
+
+    result = run_command("jobman_reap")
+
+    assert result.code == 0, result
+    assert "Traceback" not in result.err
