@@ -131,12 +131,12 @@ def test_options__wrong_backend_options_are_named() -> None:
 
     message = str(raised.value)
     assert (
-        "settings.TASKS['default']['OPTIONS']['TRIES'] must be an int of 1 or more, found 0."
+        "settings.TASKS['default']['OPTIONS']['TRIES'] must be an int from 1 to 1,000,000, found 0."
         in message
     )
     assert (
-        "['BACKOFF'] must be seconds (an int >= 0) or a non-empty list of them, found []."
-        in message
+        "['BACKOFF'] must be seconds (an int from 0 to 31,536,000) or a non-empty list of them, "
+        "found []." in message
     )
     assert "['COLOR'] is not a jobman option; known: TRIES, BACKOFF, TIMEOUT." in message
 
@@ -145,7 +145,8 @@ def test_options__wrong_backend_options_are_named() -> None:
 def test_options__wrong_task_options_are_refused_when_declared() -> None:
     with pytest.raises(
         InvalidTask,
-        match=r"Task tests\.test_tasks\.plain: tries must be an int of 1 or more, found 0; timeout must be an int of 1 or more, found 'soon'\.",
+        match=r"Task tests\.test_tasks\.plain: tries must be an int from 1 to 1,000,000, found 0; "
+        r"timeout must be an int from 1 to 31,536,000, found 'soon'\.",
     ):
         task(tries=0, timeout="soon")(plain)  # type: ignore[call-overload]
 
@@ -573,3 +574,16 @@ def test_enqueue__without_jobman_installed_says_so() -> None:
         ),
     ):
         tasks.add.enqueue(1, 2)
+
+
+@needs_tasks
+@pytest.mark.parametrize(
+    ("key", "value"), [("TIMEOUT", 10**12), ("TRIES", True), ("TRIES", 10**7), ("BACKOFF", 10**12)]
+)
+def test_options__backend_options_past_their_bounds_are_refused(key: str, value: object) -> None:
+    config = {"BACKEND": "jobman.tasks.JobmanBackend", "OPTIONS": {key: value}}
+    with (
+        override_settings(TASKS={"default": config}),
+        pytest.raises(InvalidTaskBackend, match=rf"\['{key}'\] must be"),
+    ):
+        task_backends["default"]

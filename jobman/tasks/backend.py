@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
-from django.tasks import Task, TaskResult, task_backends
+from django.tasks import Task, TaskResult
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.exceptions import InvalidTask, InvalidTaskBackend
 
-from jobman import conf, registry
+from jobman import registry
+from jobman.tasks.options import OPTIONS, option_problem
 
 if TYPE_CHECKING:
     from jobman.jobs import JobmanJob
@@ -26,9 +27,6 @@ if TYPE_CHECKING:
     _Task: TypeAlias = Task[..., Any]
 else:
     _Task = Task
-
-# Per-task options, each with the key that sets its default in a backend's OPTIONS.
-OPTIONS = {"tries": "TRIES", "backoff": "BACKOFF", "timeout": "TIMEOUT"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,19 +45,6 @@ class JobmanTask(_Task):
     backoff: int | Sequence[int] | None = None
     # Seconds one attempt may run.
     timeout: int | None = None
-
-
-def option_problem(name: str, value: Any) -> str | None:
-    """Say what is wrong with ``value`` for task option ``name``; None when it is fine."""
-    if value is None:
-        return None
-    if name == "backoff":
-        if conf.valid_backoff(value):
-            return None
-        return f"must be seconds (an int >= 0) or a non-empty list of them, found {value!r}"
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return None
-    return f"must be an int of 1 or more, found {value!r}"
 
 
 class JobmanBackend(BaseTaskBackend):
@@ -158,14 +143,6 @@ class JobmanBackend(BaseTaskBackend):
                     )
                 )
         return errors
-
-
-def jobman_backend(alias: str) -> JobmanBackend | None:
-    """The backend ``alias`` of settings.TASKS when it is a jobman backend, else None."""
-    if alias not in task_backends.settings:
-        return None
-    backend = task_backends[alias]
-    return backend if isinstance(backend, JobmanBackend) else None
 
 
 def _resolve(job_type: str) -> type[JobmanJob] | None:

@@ -30,11 +30,12 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.dispatch import Signal, receiver
-from django.tasks import Task, TaskContext, TaskResult, TaskResultStatus
+from django.tasks import Task, TaskContext, TaskResult, TaskResultStatus, task_backends
+from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import TaskError
 from django.tasks.exceptions import InvalidTask, TaskException, TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued, task_finished, task_started
@@ -46,7 +47,10 @@ from jobman import queues, signals
 from jobman.jobs import JobmanJob
 from jobman.jsonsafe import ensure_json
 from jobman.models import Jobman, JobStatus
-from jobman.tasks.backend import JobmanBackend, jobman_backend
+from jobman.tasks.options import backend_default
+
+if TYPE_CHECKING:
+    from jobman.tasks.backend import JobmanBackend
 
 logger = logging.getLogger("jobman")
 
@@ -106,8 +110,7 @@ class TaskJob(JobmanJob):
     def option(cls, name: str) -> Any:
         value = getattr(cls.task, name, None)
         if value is None:
-            backend = jobman_backend(cls.task.backend)
-            value = backend.option(name) if backend is not None else None
+            value = backend_default(cls.task.backend, name)
         return value
 
     @classmethod
@@ -288,8 +291,9 @@ def send(signal: Signal, result: TaskResult[..., Any]) -> None:
     The row has already moved on when these are sent: a receiver's error must not make an
     enqueue look failed, nor a finished attempt look unfinished.
     """
-    backend = jobman_backend(result.backend)
-    sender = type(backend) if backend is not None else JobmanBackend
+    # Django's backends send as their class; an alias gone from TASKS sends as the base.
+    known = result.backend in task_backends.settings
+    sender = type(task_backends[result.backend]) if known else BaseTaskBackend
     for handler, response in signal.send_robust(sender=sender, task_result=result):
         if isinstance(response, Exception):
             logger.error(
