@@ -438,7 +438,7 @@ def test_cancel_action__cancels_waiting_rows_and_refuses_running_ones(
 def test_actions__too_many_rows_change_nothing(
     superuser_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jobman_admin, "ACTION_LIMIT", 2)
+    monkeypatch.setattr("jobman.admin.base.ACTION_LIMIT", 2)
     rows = [make_row(JobStatus.PENDING) for _ in range(3)]
 
     response = act(superuser_client, "cancel_action", [row.pk for row in rows])
@@ -716,7 +716,7 @@ def test_change_page__a_long_chain_costs_one_query_for_a_window_of_steps(
 ) -> None:
     short = JobmanJob.chain([StepJob({"name": str(n)}) for n in range(3)]).dispatch()
     long = JobmanJob.chain([StepJob({"name": str(n)}) for n in range(12)]).dispatch()
-    monkeypatch.setattr(jobman_admin, "CHAIN_STEPS_SHOWN", 5)
+    monkeypatch.setattr("jobman.admin.jobs.CHAIN_STEPS_SHOWN", 5)
 
     with CaptureQueriesContext(connection) as few:
         change_page(superuser_client, short[1])
@@ -846,7 +846,7 @@ def test_batch_change_page__jobs_callbacks_and_cancel_button(superuser_client: C
 def test_batch_change_page__long_batches_list_the_first_jobs(
     superuser_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jobman_admin, "BATCH_JOBS_SHOWN", 3)
+    monkeypatch.setattr("jobman.admin.batches.BATCH_JOBS_SHOWN", 3)
     batch = JobmanJob.batch([StepJob({"name": str(n)}) for n in range(5)]).dispatch()
 
     page = text(superuser_client.get(reverse("admin:jobman_jobbatch_change", args=[batch.pk])))

@@ -1,0 +1,181 @@
+"""The read-only base of jobman's admins: nothing added, edited or deleted; bounded
+counts and ids; actions that report what they did, through ``operations``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from jobman import bounds, operations
+from jobman.admin.changelist import PAGES_AHEAD, BoundedChangeList, BoundedCountPaginator
+from jobman.admin.display import listing, plural
+
+# Rows one action may act on. Beyond it the action changes nothing and points to the
+# commands, which work in batches outside a web request.
+ACTION_LIMIT = 1000
+
+# A row's page posts its buttons to the changelist's actions with this field, to come back.
+NEXT_FIELD = "_jobman_next"
+
+PERMISSION_RETRY = "jobman.retry_jobman"
+PERMISSION_REQUEUE = "jobman.requeue_jobman"
+PERMISSION_CANCEL = "jobman.cancel_jobman"
+PERMISSION_FORGET = "jobman.forget_failedjob"
+
+
+def numeric_term(search_term: str) -> int | None:
+    """The id a search term names (``42`` or ``#42``), if it names one."""
+    term = search_term.strip().removeprefix("#")
+    try:
+        return bounds.row_id(term)
+    except ValueError:
+        return None
+
+
+# Not ``ModelAdmin[M]``: the admin's classes take no type arguments at run time.
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Rows are history: nobody adds, edits or deletes them here."""
+
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 100
+    list_max_show_all = 200
+    actions_on_bottom = True
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return BoundedChangeList
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Any:
+        """The row a page's URL names, or None (Django's "does not exist") when the URL
+        holds no storable id: the database is never asked for one it cannot hold."""
+        from_field = from_field or None  # "?_to_field=" names no field
+        if from_field in (None, self.model._meta.pk.name):
+            try:
+                bounds.row_id(object_id)
+            except ValueError:
+                return None
+        return super().get_object(request, object_id, from_field)
+
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Any],
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> Paginator:  # type: ignore[type-arg]
+        try:
+            page = bounds.count(request.GET.get("p", "1"))
+        except ValueError:
+            page = 1  # a page past the count is then Django's to refuse (?e=1)
+        limit = max((page + PAGES_AHEAD) * per_page, self.list_max_show_all)
+        return BoundedCountPaginator(
+            queryset,
+            per_page,
+            limit=limit,
+            orphans=orphans,
+            allow_empty_first_page=allow_empty_first_page,
+        )
+
+    def response_action(  # type: ignore[override]  # Django 6 adds action_location
+        self, request: HttpRequest, queryset: QuerySet[Any], **kwargs: Any
+    ) -> HttpResponse | None:
+        """Run the chosen action, once every selected value is an id; else change nothing."""
+        for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                bounds.row_id(value)
+            except ValueError as error:
+                self.message_user(
+                    request,
+                    f"Nothing was changed: a selected value is not a row id ({error}).",
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset, **kwargs)
+
+    def selected_ids(self, request: HttpRequest, queryset: QuerySet[Any]) -> list[int] | None:
+        """The ids an action was given, or None (with a message) when there are too many."""
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: ACTION_LIMIT + 1])
+        if len(ids) > ACTION_LIMIT:
+            self.message_user(
+                request,
+                f"More than {ACTION_LIMIT} rows are selected; nothing was changed. Narrow the "
+                "selection, or use the management commands, which work in batches.",
+                messages.ERROR,
+            )
+            return None
+        return ids
+
+    def report(
+        self, request: HttpRequest, lines: Iterable[tuple[int, str]]
+    ) -> HttpResponseRedirect | None:
+        """Tell what an action did; go back to the page it came from, if that was a row's."""
+        for level, text in lines:
+            self.message_user(request, text, level)
+        back = request.POST.get(NEXT_FIELD, "")
+        safe = url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        return HttpResponseRedirect(back) if back and safe else None
+
+
+def skipped_lines(what: str, skipped: Sequence[operations.Skipped]) -> list[tuple[int, str]]:
+    if not skipped:
+        return []
+    reasons = [item.reason for item in skipped]
+    return [(messages.WARNING, f"Skipped {plural(len(skipped), what)}: {listing(reasons)}.")]
+
+
+def retry_lines(
+    result: operations.RetryResult, extra_skipped: Sequence[str] = ()
+) -> list[tuple[int, str]]:
+    lines: list[tuple[int, str]] = []
+    pushed = [job for job in result.retried if job.pushed]
+    if pushed:
+        lines.append(
+            (
+                messages.SUCCESS,
+                f"Retried {plural(len(pushed), 'job')}: "
+                + listing([f"#{job.jobman_id} ({job.type})" for job in pushed])
+                + ".",
+            )
+        )
+    if result.unpushed:
+        lines.append(
+            (
+                messages.WARNING,
+                f"{plural(len(result.unpushed), 'job')} will run again but "
+                "Redis could not take them now; they wait as pending until "
+                "`manage.py jobman_requeue_unpushed` pushes them: "
+                + listing([f"#{job.jobman_id}" for job in result.unpushed])
+                + ".",
+            )
+        )
+    reasons = list(extra_skipped) + [item.reason for item in result.skipped]
+    reasons += [f"failed job {pk} no longer exists" for pk in result.unknown]
+    if reasons:
+        lines.append(
+            (messages.WARNING, f"Skipped {plural(len(reasons), 'job')}: {listing(reasons)}.")
+        )
+    if not lines:
+        lines.append((messages.INFO, "Nothing to retry."))
+    return lines

@@ -1,0 +1,169 @@
+"""How the admin shows values: JSON, preformatted text, badges, times and durations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.contrib import admin
+from django.urls import NoReverseMatch, reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from jobman.dashboard import charts
+from jobman.dashboard.figures import BATCH_STATE_COLOURS, BATCH_STATES, batch_state
+from jobman.models import JobBatch, Jobman, JobStatus
+
+# Rows an action's message names one by one; the rest are counted.
+MESSAGE_LIST_LIMIT = 10
+
+# Characters of a JSON value (attribs, a failure's payload) a page shows; the rest is a link.
+JSON_SHOWN_CHARS = 64 * 1024
+
+# Display helpers
+
+
+def pretty_json(
+    value: Any, whole_url: str | None = None, whole: str = "The whole value, as JSON"
+) -> SafeString:
+    """``value`` as indented JSON; past ``JSON_SHOWN_CHARS`` cut, with a link to the whole."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    if len(text) <= JSON_SHOWN_CHARS:
+        return format_html('<pre class="jobman-pre">{}</pre>', text)
+    note = f"cut: the first {JSON_SHOWN_CHARS:,} of {len(text):,} characters are shown."
+    link = format_html(' <a href="{}">{}</a>.', whole_url, whole) if whole_url else ""
+    return format_html(
+        '<pre class="jobman-pre">{}\n…</pre><p class="jobman-note">{}{}</p>',
+        text[:JSON_SHOWN_CHARS],
+        note,
+        link,
+    )
+
+
+def preformatted(text: str | None, empty: str = "-") -> SafeString:
+    """``text`` escaped inside ``<pre>``: a traceback keeps its lines and indentation."""
+    if not text:
+        return format_html('<span class="jobman-empty">{}</span>', empty)
+    return format_html('<pre class="jobman-pre">{}</pre>', text)
+
+
+def status_badge(status: str) -> SafeString:
+    label = JobStatus(status).label if status in JobStatus.values else status
+    return format_html('<span class="jobman-status jobman-status-{}">{}</span>', status, label)
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A duration as a person reads it: ``850 ms``, ``12.3 s``, ``4 min 05 s``, ``2 h 03 min``."""
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def format_span(seconds: float) -> str:
+    """A span of time to the second: ``30 s``, ``4 min 05 s``, ``2 h 03 min``, ``3 d 04 h``."""
+    whole = round(abs(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    if whole < 86400:
+        return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+    return f"{whole // 86400} d {whole % 86400 // 3600:02d} h"
+
+
+def moment(when: datetime) -> SafeString:
+    return format_html('<time datetime="{}">{}</time>', when.isoformat(), local_time(when))
+
+
+def batch_badge(batch: JobBatch) -> SafeString:
+    state = batch_state(batch)
+    return format_html(
+        '<span class="jobman-status jobman-status-{}" data-state="{}">{}</span>',
+        BATCH_STATE_COLOURS[state],
+        state,
+        BATCH_STATES[state],
+    )
+
+
+def batch_progress(batch: JobBatch) -> SafeString:
+    """The bar, then the figures it draws."""
+    finished = batch.total - batch.pending
+    failed = format_html(", {} failed", batch.failed) if batch.failed else ""
+    return format_html(
+        '<span class="jobman-progress-box">{} <span class="jobman-progress-text">'
+        "{} of {} finished ({} %){}</span></span>",
+        charts.progress_bar(
+            batch.total, batch.pending, batch.failed, cancelled=batch.cancelled_at is not None
+        ),
+        finished,
+        batch.total,
+        batch.progress,
+        failed,
+    )
+
+
+def batch_label(batch: JobBatch) -> str:
+    return f"batch {batch.pk}" + (f" {batch.name!r}" if batch.name else "")
+
+
+def admin_url(site: admin.AdminSite, name: str, *args: Any, query: str = "") -> str | None:
+    """The URL of page ``name`` of ``site``, or None when that site does not serve it."""
+    try:
+        url = reverse(f"{site.name}:{name}", args=args, current_app=site.name)
+    except NoReverseMatch:
+        return None
+    return url + query
+
+
+def finished_at(row: Jobman) -> datetime | None:
+    """When the row reached its final state, if it has."""
+    if row.status == JobStatus.COMPLETED:
+        return row.completed_at
+    if row.status == JobStatus.FAILED:
+        return row.failed_at
+    if row.status == JobStatus.CANCELLED:
+        return row.updated_at
+    return None
+
+
+def run_seconds(row: Jobman) -> float | None:
+    """How long the last attempt took, when it has ended."""
+    end = finished_at(row) if row.status != JobStatus.CANCELLED else None
+    if row.started_at is None or end is None or end < row.started_at:
+        return None
+    return (end - row.started_at).total_seconds()
+
+
+def local_time(moment: datetime | None) -> str:
+    """A moment in the current time zone, to the second: jobs take seconds, not minutes."""
+    if moment is None:
+        return "-"
+    local = timezone.localtime(moment) if timezone.is_aware(moment) else moment
+    return formats.date_format(local, "Y-m-d H:i:s")
+
+
+def first_line(text: str | None) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def listing(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:MESSAGE_LIST_LIMIT])
+    more = len(items) - MESSAGE_LIST_LIMIT
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")

@@ -1,0 +1,142 @@
+"""The admin of failed jobs (the ``failed_jobs`` table): retry and forget."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from jobman import operations
+from jobman.admin.base import (
+    PERMISSION_FORGET,
+    PERMISSION_RETRY,
+    ReadOnlyAdmin,
+    numeric_term,
+    retry_lines,
+)
+from jobman.admin.display import admin_url, first_line, listing, plural, preformatted, pretty_json
+from jobman.admin.filters import FailedJobTypeFilter, QueueFilter
+from jobman.models import FailedJob
+
+
+@admin.register(FailedJob)
+class FailedJobAdmin(ReadOnlyAdmin):
+    list_display = ("id", "job", "job_type", "queue", "failed_at", "error")
+    list_filter = (QueueFilter, FailedJobTypeFilter)
+    search_fields = ("jobman__type", "jobman__error_message")
+    search_help_text = (
+        "An id (42 or #42) of a failed job or of its job, or text found in the type or the "
+        "error message."
+    )
+    ordering = ("-failed_at",)
+    sortable_by = ("id", "failed_at")
+    actions = ("retry_action", "forget_action")
+    fields = (
+        "id",
+        "uuid",
+        "job",
+        "job_type",
+        "connection",
+        "queue",
+        "failed_at",
+        "payload_display",
+        "exception_display",
+    )
+    readonly_fields = fields
+
+    class Media:
+        css: ClassVar[dict[str, tuple[str, ...]]] = {"all": ("jobman/admin.css",)}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[FailedJob]:
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "jobman_failedjob_changelist":
+            queryset = queryset.select_related("jobman").only(
+                "id",
+                "queue",
+                "failed_at",
+                "jobman__id",
+                "jobman__type",
+                "jobman__status",
+                "jobman__error_message",
+            )
+        return queryset
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[FailedJob], search_term: str
+    ) -> tuple[QuerySet[FailedJob], bool]:
+        pk = numeric_term(search_term)
+        if pk is not None:
+            return queryset.filter(Q(pk=pk) | Q(jobman_id=pk)), False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description="job", ordering="jobman_id")
+    def job(self, failure: FailedJob) -> SafeString:
+        url = reverse(f"{self.admin_site.name}:jobman_jobman_change", args=[failure.jobman_id])
+        return format_html('<a href="{}">#{}</a>', url, failure.jobman_id)
+
+    @admin.display(description="type")
+    def job_type(self, failure: FailedJob) -> str:
+        return failure.jobman.type
+
+    @admin.display(description="error")
+    def error(self, failure: FailedJob) -> str:
+        return first_line(failure.jobman.error_message)
+
+    @admin.display(description="payload")
+    def payload_display(self, failure: FailedJob) -> SafeString:
+        attribs = admin_url(self.admin_site, "jobman_jobman_attribs", failure.jobman_id)
+        return pretty_json(failure.payload, attribs, "The job's attribs, as JSON")
+
+    @admin.display(description="exception")
+    def exception_display(self, failure: FailedJob) -> SafeString:
+        return preformatted(failure.exception)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION_RETRY)
+
+    def has_forget_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION_FORGET)
+
+    @admin.action(description="Retry selected failed jobs", permissions=["retry"])
+    def retry_action(
+        self, request: HttpRequest, queryset: QuerySet[FailedJob]
+    ) -> HttpResponseRedirect | None:
+        ids = self.selected_ids(request, queryset)
+        if ids is None:
+            return None
+        return self.report(request, retry_lines(operations.retry(ids)))
+
+    @admin.action(
+        description="Forget selected failed jobs (their jobs stay failed)", permissions=["forget"]
+    )
+    def forget_action(
+        self, request: HttpRequest, queryset: QuerySet[FailedJob]
+    ) -> HttpResponseRedirect | None:
+        ids = self.selected_ids(request, queryset)
+        if ids is None:
+            return None
+        result = operations.forget(ids)
+        lines: list[tuple[int, str]] = []
+        if result.forgotten:
+            lines.append(
+                (
+                    messages.SUCCESS,
+                    f"Forgot {plural(len(result.forgotten), 'failed job')}: "
+                    + listing([str(pk) for pk in result.forgotten])
+                    + ".",
+                )
+            )
+        if result.unknown:
+            lines.append(
+                (
+                    messages.WARNING,
+                    "No longer exist: " + listing([str(pk) for pk in result.unknown]) + ".",
+                )
+            )
+        return self.report(request, lines or [(messages.INFO, "Nothing to forget.")])

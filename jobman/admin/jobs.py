@@ -1,0 +1,666 @@
+"""The admin of jobs (the ``jobmans`` table): the changelist, a job's page as its history,
+and the retry, requeue and cancel actions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RQJob
+from rq.serializers import JSONSerializer
+
+from jobman import bounds, dashboard, operations, queues, registry
+from jobman.admin.base import (
+    PERMISSION_CANCEL,
+    PERMISSION_REQUEUE,
+    PERMISSION_RETRY,
+    ReadOnlyAdmin,
+    numeric_term,
+    retry_lines,
+    skipped_lines,
+)
+from jobman.admin.display import (
+    admin_url,
+    batch_badge,
+    batch_label,
+    batch_progress,
+    finished_at,
+    first_line,
+    format_seconds,
+    format_span,
+    listing,
+    local_time,
+    moment,
+    plural,
+    preformatted,
+    pretty_json,
+    run_seconds,
+    status_badge,
+)
+from jobman.admin.filters import (
+    BatchFilter,
+    ChainFilter,
+    EverFailedFilter,
+    JobTypeFilter,
+    QueueFilter,
+)
+from jobman.jobs import JobmanJob
+from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
+
+
+# Columns the changelist does not show and that can be large.
+HEAVY_FIELDS = ("attribs", "logs", "error_message", "exception")
+
+# Steps of a chain a job's page lists, around its own: one query with this limit,
+# however long the chain.
+CHAIN_STEPS_SHOWN = 100
+
+# The Controls fieldset of a job's page: each field shows only on the rows it concerns.
+CONTROL_FIELDS = ("delay_display", "unique_display", "chain_display", "batch_display")
+
+# What the chain writes in the logs of a step it cancels (see followups).
+CHAIN_CANCEL_NOTE = "cancelled: step "
+
+# Jobman
+
+
+@admin.register(Jobman)
+class JobmanAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "type",
+        "queue",
+        "status_display",
+        "tries",
+        "created",
+        "started",
+        "finished",
+        "duration",
+        "completed_code",
+    )
+    list_filter = ("status", JobTypeFilter, QueueFilter, EverFailedFilter, BatchFilter, ChainFilter)
+    date_hierarchy = "created_at"
+    search_fields = ("type", "error_message")
+    search_help_text = "An id (42 or #42), or text found in the type or the error message."
+    # Newest first, by an index; the changelist adds -id to keep the order stable.
+    ordering = ("-created_at",)
+    sortable_by = ("id", "created")
+    change_list_template = "admin/jobman/jobman/change_list.html"
+    change_form_template = "admin/jobman/jobman/change_form.html"
+    actions = ("retry_action", "requeue_action", "cancel_action")
+    # Seconds between two refreshes of the dashboard page.
+    dashboard_refresh = 10
+
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "type",
+                    "queue",
+                    "status_display",
+                    "tries",
+                    "completed_code",
+                    "worker",
+                )
+            },
+        ),
+        ("Timeline", {"fields": ("timeline",)}),
+        ("Error", {"fields": ("error_message_display", "exception_display")}),
+        ("Attributes and logs", {"fields": ("attribs_display", "logs_display")}),
+        ("Failed jobs and RQ", {"fields": ("failed_jobs_display", "rq_job_display")}),
+    )
+    readonly_fields = (
+        "id",
+        "type",
+        "queue",
+        "status_display",
+        "tries",
+        "completed_code",
+        "worker",
+        "timeline",
+        "error_message_display",
+        "exception_display",
+        "attribs_display",
+        "logs_display",
+        "failed_jobs_display",
+        "rq_job_display",
+        *CONTROL_FIELDS,
+    )
+
+    class Media:
+        css: ClassVar[dict[str, tuple[str, ...]]] = {"all": ("jobman/admin.css",)}
+
+    def __init__(self, model: type[Jobman], admin_site: admin.AdminSite) -> None:
+        super().__init__(model, admin_site)
+        dashboard.link_from_index(admin_site)
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("dashboard/", wrap(self.dashboard_view), name="jobman_dashboard"),
+            path("dashboard.json", wrap(self.dashboard_json_view), name="jobman_dashboard_json"),
+            path(
+                "<path:object_id>/attribs.json",
+                wrap(self.attribs_json_view),
+                name="jobman_jobman_attribs",
+            ),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        return dashboard.page(self, request)
+
+    def attribs_json_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A row's whole attribs, for a value too large for its page."""
+        row = self.get_object(request, object_id)
+        if not self.has_view_permission(request, row):
+            raise PermissionDenied
+        if row is None:
+            raise Http404(f"No job with the id {bounds.quoted(object_id)}.")
+        text = json.dumps(row.attribs, indent=2, ensure_ascii=False, sort_keys=True)
+        return HttpResponse(text, content_type="application/json; charset=utf-8")
+
+    def dashboard_json_view(self, request: HttpRequest) -> HttpResponse:
+        return dashboard.figures_json(self, request)
+
+    # The changelist reads only the columns it shows.
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Jobman]:
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "jobman_jobman_changelist":
+            queryset = queryset.defer(*HEAVY_FIELDS)
+        return queryset
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Jobman], search_term: str
+    ) -> tuple[QuerySet[Jobman], bool]:
+        """An id goes straight to its row; anything else is looked for in type and error."""
+        pk = numeric_term(search_term)
+        if pk is not None:
+            return queryset.filter(pk=pk), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Jobman | None = None) -> _FieldsetSpec:
+        """The fieldsets, with a Controls one, after the timeline, for the controls in use."""
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is None:
+            return fieldsets
+        relevant = {
+            "delay_display": obj.available_at is not None,
+            "unique_display": obj.unique_key is not None or _unique_class(obj) is not None,
+            "chain_display": obj.chain_id is not None,
+            "batch_display": self._batch_of(obj) is not None,
+        }
+        shown = tuple(name for name in CONTROL_FIELDS if relevant[name])
+        if shown:
+            fieldsets.insert(2, ("Controls", {"fields": shown}))
+        return fieldsets
+
+    def _batch_of(self, row: Jobman) -> tuple[JobBatch, str | None] | None:
+        """The row's batch and, for a callback job, which callback it is; read once per row."""
+        cached: tuple[JobBatch, str | None] | None
+        try:
+            return row._jobman_batch  # type: ignore[attr-defined, no-any-return]
+        except AttributeError:
+            pass
+        cached = None
+        if row.batch_id is not None:
+            batch = JobBatch.objects.filter(pk=row.batch_id).defer("callbacks").first()
+            cached = (batch, None) if batch is not None else None
+        elif isinstance(row.attribs, dict) and type(row.attribs.get("batch_id")) is int:
+            # Callback jobs carry their batch's id in their attribs.
+            batch = JobBatch.objects.filter(pk=row.attribs["batch_id"]).first()
+            if batch is not None:
+                which = [
+                    name
+                    for name, spec in batch.callbacks.items()
+                    if isinstance(spec, dict) and spec.get("type") == row.type
+                ]
+                cached = (batch, " or ".join(which)) if which else None
+        row._jobman_batch = cached  # type: ignore[attr-defined]
+        return cached
+
+    # Columns
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, row: Jobman) -> SafeString:
+        return status_badge(row.status)
+
+    @admin.display(description="tries")
+    def tries(self, row: Jobman) -> str:
+        return f"{row.attempts}/{row.max_tries}"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, row: Jobman) -> str:
+        return local_time(row.created_at)
+
+    @admin.display(description="started")
+    def started(self, row: Jobman) -> str:
+        return local_time(row.started_at)
+
+    @admin.display(description="finished")
+    def finished(self, row: Jobman) -> str:
+        return local_time(finished_at(row))
+
+    @admin.display(description="duration")
+    def duration(self, row: Jobman) -> str:
+        return format_seconds(run_seconds(row))
+
+    # The change page
+
+    @admin.display(description="timeline")
+    def timeline(self, row: Jobman) -> SafeString:
+        events: list[tuple[datetime, str, str]] = [
+            (row.created_at, "created", f"on queue {row.queue}")
+        ]
+        if row.pushed_at:
+            events.append((row.pushed_at, "pushed", "to Redis"))
+        if row.started_at:
+            note = f"attempt {row.attempts} of {row.max_tries}"
+            if row.worker:
+                note += f" on {row.worker}"
+            events.append((row.started_at, "started", note))
+        if row.failed_at:
+            kind = "failed" if row.status == JobStatus.FAILED else "attempt failed"
+            events.append((row.failed_at, kind, first_line(row.error_message)))
+        if row.status == JobStatus.RETRYING and row.available_at:
+            events.append((row.available_at, "next attempt due", f"attempt {row.attempts + 1}"))
+        if row.completed_at:
+            events.append((row.completed_at, "completed", row.completed_code or ""))
+        if row.status == JobStatus.CANCELLED:
+            events.append((row.updated_at, "cancelled", ""))
+        events.sort(key=lambda event: event[0])
+        items = format_html_join(
+            "",
+            '<li class="jobman-event-{}"><time datetime="{}">{}</time> <strong>{}</strong> {}</li>',
+            (
+                (
+                    kind.replace(" ", "-"),
+                    when.isoformat(),
+                    local_time(when),
+                    kind,
+                    note,
+                )
+                for when, kind, note in events
+            ),
+        )
+        duration = run_seconds(row)
+        total = (
+            format_html("<p>Last attempt took {}.</p>", format_seconds(duration))
+            if duration is not None
+            else ""
+        )
+        return format_html('<ol class="jobman-timeline">{}</ol>{}', items, total)
+
+    @admin.display(description="error message")
+    def error_message_display(self, row: Jobman) -> SafeString:
+        return preformatted(row.error_message)
+
+    @admin.display(description="exception")
+    def exception_display(self, row: Jobman) -> SafeString:
+        return preformatted(row.exception)
+
+    @admin.display(description="attribs")
+    def attribs_display(self, row: Jobman) -> SafeString:
+        return pretty_json(row.attribs, admin_url(self.admin_site, "jobman_jobman_attribs", row.pk))
+
+    @admin.display(description="logs")
+    def logs_display(self, row: Jobman) -> SafeString:
+        return preformatted(row.logs, empty="no log lines")
+
+    @admin.display(description="failed jobs")
+    def failed_jobs_display(self, row: Jobman) -> SafeString:
+        failures = list(row.failures.order_by("-failed_at").values_list("pk", "failed_at"))
+        if not failures:
+            return format_html('<span class="jobman-empty">{}</span>', "none")
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">failed job {}</a> ({})',
+            (
+                (
+                    reverse(f"{self.admin_site.name}:jobman_failedjob_change", args=[pk]),
+                    pk,
+                    local_time(when),
+                )
+                for pk, when in failures
+            ),
+        )
+
+    @admin.display(description="RQ job")
+    def rq_job_display(self, row: Jobman) -> SafeString:
+        return format_html("<code>{}</code>: {}", row.rq_job_id, rq_job_state(row))
+
+    # Controls
+
+    @admin.display(description="delay")
+    def delay_display(self, row: Jobman) -> SafeString | str:
+        """When the row may start: a dispatch's delay, a retry's backoff, or a release."""
+        at = row.available_at
+        if at is None:
+            return "-"
+        after = format_span((at - row.created_at).total_seconds())
+        ahead = (at - timezone.now()).total_seconds()
+        if row.status in JobStatus.waiting() and ahead > 0:
+            what = "Next attempt" if row.status == JobStatus.RETRYING else "Runs"
+            return format_html(
+                '<span class="jobman-delay">{} not before {} (in {}), {} after dispatch.</span>',
+                what,
+                moment(at),
+                format_span(ahead),
+                after,
+            )
+        return format_html(
+            '<span class="jobman-delay">Held until {}, {} after dispatch.</span>', moment(at), after
+        )
+
+    @admin.display(description="unique")
+    def unique_display(self, row: Jobman) -> SafeString | str:
+        job_class = _unique_class(row)
+        if job_class is None and row.unique_key is None:
+            return "-"
+        rule = ""
+        if job_class is not None:
+            until = "starts" if job_class.unique_until == "processing" else "finishes"
+            rule = f"unique per unique id until it {until}"
+            if job_class.unique_for is not None:
+                rule += f", for {format_span(job_class.unique_for)} after dispatch at most"
+        if row.unique_key is None:
+            return format_html(
+                '<span class="jobman-unique">Not held: another job of this type with the same '
+                "unique id may be dispatched ({}).</span>",
+                rule,
+            )
+        expiry: SafeString | str = ""
+        if job_class is not None and job_class.unique_for is not None:
+            ends = row.created_at + timedelta(seconds=job_class.unique_for)
+            expiry = format_html(
+                " It {} at {}{}.",
+                "expired" if ends <= timezone.now() else "expires",
+                moment(ends),
+                ": the next dispatch takes it over" if ends <= timezone.now() else "",
+            )
+        return format_html(
+            '<span class="jobman-unique"><code>{}</code> held: dispatching {} with this unique '
+            "id returns this job{}.{}</span>",
+            row.unique_key,
+            row.type,
+            f" ({rule})" if rule else "",
+            expiry,
+        )
+
+    @admin.display(description="chain")
+    def chain_display(self, row: Jobman) -> SafeString | str:
+        if row.chain_id is None:
+            return "-"
+        position = row.chain_position or 0
+        start = max(position - CHAIN_STEPS_SHOWN // 2, 0)
+        steps = list(
+            Jobman.objects.filter(chain_id=row.chain_id, chain_position__gte=start)
+            .order_by("chain_position")
+            .values_list("pk", "chain_position", "type", "status")[: CHAIN_STEPS_SHOWN + 1]
+        )
+        more = len(steps) > CHAIN_STEPS_SHOWN
+        steps = steps[:CHAIN_STEPS_SHOWN]
+        last = (steps[-1][1] or 0) if steps else position
+        total = f"more than {last + 1}" if more else str(last + 1)
+        site = self.admin_site
+        items = []
+        for pk, step, job_type, status in steps:
+            current = pk == row.pk
+            url = None if current else admin_url(site, "jobman_jobman_change", pk)
+            label = (
+                format_html("#{}", pk)
+                if url is None
+                else format_html('<a href="{}">#{}</a>', url, pk)
+            )
+            items.append(
+                format_html(
+                    '<li value="{}" class="jobman-chain-step{}" data-jobman-id="{}"{}>'
+                    "{} {} {}{}</li>",
+                    (step or 0) + 1,
+                    " jobman-current" if current else "",
+                    pk,
+                    mark_safe(' aria-current="step"') if current else "",
+                    label,
+                    job_type,
+                    status_badge(status),
+                    mark_safe(" <strong>this job</strong>") if current else "",
+                )
+            )
+        parts = [
+            format_html(
+                '<p class="jobman-chain-position">Step {} of {} of chain <code>{}</code>.</p>',
+                position + 1,
+                total,
+                row.chain_id,
+            )
+        ]
+        if start:
+            parts.append(format_html('<p class="jobman-muted">Steps 1 to {} not shown.</p>', start))
+        parts.append(format_html('<ol class="jobman-chain">{}</ol>', mark_safe("".join(items))))
+        if more:
+            parts.append(format_html('<p class="jobman-muted">{}</p>', "Later steps not shown."))
+        if row.status == JobStatus.CANCELLED:
+            reason = _chain_cancel_reason(row.logs)
+            if reason:
+                parts.append(format_html('<p class="jobman-chain-reason">Why: {}</p>', reason))
+        listing = admin_url(
+            site, "jobman_jobman_changelist", query=f"?{ChainFilter.parameter_name}={row.chain_id}"
+        )
+        if listing is not None:
+            parts.append(format_html('<p><a href="{}">All its steps in the list</a></p>', listing))
+        return mark_safe("".join(parts))
+
+    @admin.display(description="batch")
+    def batch_display(self, row: Jobman) -> SafeString | str:
+        found = self._batch_of(row)
+        if found is None:
+            return "-"
+        batch, callback = found
+        site = self.admin_site
+        url = admin_url(site, "jobman_jobbatch_change", batch.pk)
+        name = batch_label(batch)
+        link = format_html('<a href="{}">{}</a>', url, name) if url is not None else name
+        if callback is not None:
+            return format_html(
+                '<span class="jobman-batch">The {} callback of {} {}.</span>',
+                callback,
+                link,
+                batch_badge(batch),
+            )
+        listing = admin_url(
+            site, "jobman_jobman_changelist", query=f"?{BatchFilter.parameter_name}={batch.pk}"
+        )
+        jobs = (
+            format_html(' <a href="{}">All its jobs in the list</a>', listing)
+            if listing is not None
+            else ""
+        )
+        return format_html(
+            '<p class="jobman-batch">{} {}</p><p>{}</p><p>{}</p>',
+            link,
+            batch_badge(batch),
+            batch_progress(batch),
+            jobs,
+        )
+
+    # Actions: each through operations, each with its own permission.
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION_RETRY)
+
+    def has_requeue_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION_REQUEUE)
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION_CANCEL)
+
+    @admin.action(description="Retry selected failed jobs", permissions=["retry"])
+    def retry_action(
+        self, request: HttpRequest, queryset: QuerySet[Jobman]
+    ) -> HttpResponseRedirect | None:
+        ids = self.selected_ids(request, queryset)
+        if ids is None:
+            return None
+        statuses = dict(Jobman.objects.filter(pk__in=ids).values_list("pk", "status"))
+        failed = [pk for pk in ids if statuses.get(pk) == JobStatus.FAILED]
+        failures: dict[int, list[int]] = {}
+        for start in range(0, len(failed), operations.BATCH_SIZE):
+            chunk = failed[start : start + operations.BATCH_SIZE]
+            rows = FailedJob.objects.filter(jobman_id__in=chunk).order_by("pk")
+            for failed_id, jobman_id in rows.values_list("pk", "jobman_id"):
+                failures.setdefault(jobman_id, []).append(failed_id)
+        skipped = [
+            f"#{pk} is {statuses[pk]}, not failed"
+            for pk in ids
+            if statuses.get(pk) != JobStatus.FAILED
+        ]
+        skipped += [
+            f"#{pk} has no failed_jobs row (it was forgotten), so it cannot be retried"
+            for pk in failed
+            if pk not in failures
+        ]
+        result = operations.retry(failed_id for pk in failed for failed_id in failures.get(pk, []))
+        return self.report(request, retry_lines(result, skipped))
+
+    @admin.action(description="Requeue selected pending jobs", permissions=["requeue"])
+    def requeue_action(
+        self, request: HttpRequest, queryset: QuerySet[Jobman]
+    ) -> HttpResponseRedirect | None:
+        ids = self.selected_ids(request, queryset)
+        if ids is None:
+            return None
+        result = operations.requeue(ids)
+        lines: list[tuple[int, str]] = []
+        if result.pushed:
+            lines.append(
+                (
+                    messages.SUCCESS,
+                    f"Pushed {plural(len(result.pushed), 'job')} to Redis: "
+                    + listing([f"#{job.jobman_id} ({job.type})" for job in result.pushed])
+                    + ".",
+                )
+            )
+        if result.unpushed:
+            lines.append(
+                (
+                    messages.ERROR,
+                    f"Redis could not take {plural(len(result.unpushed), 'job')}; "
+                    "they stay pending: "
+                    + listing([f"#{job.jobman_id}" for job in result.unpushed])
+                    + ".",
+                )
+            )
+        lines += skipped_lines("job", result.skipped)
+        return self.report(request, lines or [(messages.INFO, "Nothing to requeue.")])
+
+    @admin.action(description="Cancel selected waiting jobs", permissions=["cancel"])
+    def cancel_action(
+        self, request: HttpRequest, queryset: QuerySet[Jobman]
+    ) -> HttpResponseRedirect | None:
+        ids = self.selected_ids(request, queryset)
+        if ids is None:
+            return None
+        result = operations.cancel(ids)
+        lines: list[tuple[int, str]] = []
+        if result.cancelled:
+            lines.append(
+                (
+                    messages.SUCCESS,
+                    f"Cancelled {plural(len(result.cancelled), 'job')}: "
+                    + listing(
+                        [
+                            f"#{job.jobman_id} ({job.type}, was {job.status})"
+                            for job in result.cancelled
+                        ]
+                    )
+                    + ".",
+                )
+            )
+        lines += [(messages.WARNING, error) for error in result.rq_errors]
+        lines += skipped_lines("job", result.refused)
+        if result.unknown:
+            lines.append(
+                (
+                    messages.WARNING,
+                    "No longer exist: " + listing([f"#{pk}" for pk in result.unknown]) + ".",
+                )
+            )
+        return self.report(request, lines or [(messages.INFO, "Nothing to cancel.")])
+
+    def object_actions(self, request: HttpRequest, row: Jobman) -> list[dict[str, str]]:
+        """The actions the change page offers as buttons for this row."""
+        offered = []
+        if row.status == JobStatus.FAILED and self.has_retry_permission(request):
+            offered.append({"action": "retry_action", "label": "Retry"})
+        if row.status == JobStatus.PENDING and self.has_requeue_permission(request):
+            offered.append({"action": "requeue_action", "label": "Requeue"})
+        if row.status in JobStatus.waiting() and self.has_cancel_permission(request):
+            offered.append({"action": "cancel_action", "label": "Cancel"})
+        return offered
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Jobman | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context["jobman_object_actions"] = self.object_actions(request, obj)
+            context["jobman_action_url"] = reverse(
+                f"{self.admin_site.name}:jobman_jobman_changelist"
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+def _unique_class(row: Jobman) -> type[JobmanJob] | None:
+    """The row's job class, when it makes its jobs unique."""
+    job_class = registry.find(row.type)
+    if job_class is None or job_class.unique_id is JobmanJob.unique_id:
+        return None
+    return job_class
+
+
+def _chain_cancel_reason(logs: str) -> str:
+    """The note the chain wrote when it cancelled this step, without its timestamp."""
+    for line in reversed(logs.splitlines()):
+        at = line.find(CHAIN_CANCEL_NOTE)
+        if at >= 0:
+            return line[at:]
+    return ""
+
+
+def rq_job_state(row: Jobman) -> str:
+    """What RQ says of the row's job: its status, or why it cannot say."""
+    if row.queue not in queues.configured_queues():
+        return f"queue {row.queue!r} is not in settings.RQ_QUEUES"
+    try:
+        job = RQJob.fetch(
+            row.rq_job_id, connection=queues.get_connection(row.queue), serializer=JSONSerializer
+        )
+        state = job.get_status(refresh=False)
+    except NoSuchJobError:
+        return "not in Redis (RQ forgets a finished job after its result TTL)"
+    except RedisError as error:
+        return f"Redis could not be asked ({error})"
+    return f"{state.value if state is not None else 'unknown'} in RQ"
