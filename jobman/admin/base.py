@@ -4,14 +4,15 @@ counts and ids; actions that report what they did, through ``operations``."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from jobman import bounds, operations
@@ -49,6 +50,71 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_per_page = 100
     list_max_show_all = 200
     actions_on_bottom = True
+    # What a search for an id (42 or #42) matches; other text goes to search_fields.
+    id_lookups: ClassVar[tuple[str, ...]] = ("pk",)
+
+    class Media:
+        css: ClassVar[dict[str, tuple[str, ...]]] = {"all": ("jobman/admin.css",)}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        opts = self.model._meta
+        if match is not None and match.url_name == f"{opts.app_label}_{opts.model_name}_changelist":
+            return self.changelist_queryset(queryset)
+        return queryset
+
+    def changelist_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        """The changelist's rows: by default every column; an admin defers the large ones."""
+        return queryset
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        """An id goes straight to its row; anything else is looked for in search_fields."""
+        pk = numeric_term(search_term)
+        if pk is None:
+            return super().get_search_results(request, queryset, search_term)
+        matches = Q()
+        for lookup in self.id_lookups:
+            matches |= Q(**{lookup: pk})
+        return queryset.filter(matches), False
+
+    # One permission per action, each granted on its own; Django asks only for those an
+    # admin's actions name.
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION_RETRY)
+
+    def has_requeue_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION_REQUEUE)
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION_CANCEL)
+
+    def has_forget_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION_FORGET)
+
+    def object_actions(self, request: HttpRequest, obj: Any) -> list[dict[str, str]]:
+        """The actions an object's page offers as buttons (posted to the changelist)."""
+        return []
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            opts = self.model._meta
+            context["jobman_object_actions"] = self.object_actions(request, obj)
+            context["jobman_action_url"] = reverse(
+                f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_changelist"
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

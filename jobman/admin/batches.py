@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from jobman import operations
-from jobman.admin.base import PERMISSION_CANCEL, ReadOnlyAdmin, numeric_term, skipped_lines
+from jobman.admin.base import ReadOnlyAdmin, skipped_lines
 from jobman.admin.display import (
     admin_url,
     batch_badge,
@@ -70,23 +69,8 @@ class JobBatchAdmin(ReadOnlyAdmin):
         "jobs_display",
     )
 
-    class Media:
-        css: ClassVar[dict[str, tuple[str, ...]]] = {"all": ("jobman/admin.css",)}
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[JobBatch]:
-        queryset = super().get_queryset(request)
-        match = request.resolver_match
-        if match is not None and match.url_name == "jobman_jobbatch_changelist":
-            queryset = queryset.defer("callbacks")
-        return queryset
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[JobBatch], search_term: str
-    ) -> tuple[QuerySet[JobBatch], bool]:
-        pk = numeric_term(search_term)
-        if pk is not None:
-            return queryset.filter(pk=pk), False
-        return super().get_search_results(request, queryset, search_term)
+    def changelist_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.defer("callbacks")
 
     def jobs_url(self, batch: JobBatch, query: str = "") -> str | None:
         """The jobs list, filtered to the batch's jobs, if this site serves it."""
@@ -230,9 +214,6 @@ class JobBatchAdmin(ReadOnlyAdmin):
 
     # Actions
 
-    def has_cancel_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(PERMISSION_CANCEL)
-
     @admin.action(
         description="Cancel selected batches (their waiting jobs)", permissions=["cancel"]
     )
@@ -275,22 +256,6 @@ class JobBatchAdmin(ReadOnlyAdmin):
         if batch.finished_at is None and self.has_cancel_permission(request):
             return [{"action": "cancel_batch_action", "label": "Cancel batch"}]
         return []
-
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: dict[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: JobBatch | None = None,
-    ) -> HttpResponse:
-        if obj is not None:
-            context["jobman_object_actions"] = self.object_actions(request, obj)
-            context["jobman_action_url"] = reverse(
-                f"{self.admin_site.name}:jobman_jobbatch_changelist"
-            )
-        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 def _callback_state(batch: JobBatch, which: str) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
@@ -13,10 +13,7 @@ from django.utils.safestring import SafeString
 
 from jobman import operations
 from jobman.admin.base import (
-    PERMISSION_FORGET,
-    PERMISSION_RETRY,
     ReadOnlyAdmin,
-    numeric_term,
     retry_lines,
 )
 from jobman.admin.display import admin_url, first_line, listing, plural, preformatted, pretty_json
@@ -33,6 +30,8 @@ class FailedJobAdmin(ReadOnlyAdmin):
         "An id (42 or #42) of a failed job or of its job, or text found in the type or the "
         "error message."
     )
+    # A search for an id finds a failed job by its own id or by its job's.
+    id_lookups = ("pk", "jobman_id")
     ordering = ("-failed_at",)
     sortable_by = ("id", "failed_at")
     actions = ("retry_action", "forget_action")
@@ -49,31 +48,16 @@ class FailedJobAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
 
-    class Media:
-        css: ClassVar[dict[str, tuple[str, ...]]] = {"all": ("jobman/admin.css",)}
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[FailedJob]:
-        queryset = super().get_queryset(request)
-        match = request.resolver_match
-        if match is not None and match.url_name == "jobman_failedjob_changelist":
-            queryset = queryset.select_related("jobman").only(
-                "id",
-                "queue",
-                "failed_at",
-                "jobman__id",
-                "jobman__type",
-                "jobman__status",
-                "jobman__error_message",
-            )
-        return queryset
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[FailedJob], search_term: str
-    ) -> tuple[QuerySet[FailedJob], bool]:
-        pk = numeric_term(search_term)
-        if pk is not None:
-            return queryset.filter(Q(pk=pk) | Q(jobman_id=pk)), False
-        return super().get_search_results(request, queryset, search_term)
+    def changelist_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.select_related("jobman").only(
+            "id",
+            "queue",
+            "failed_at",
+            "jobman__id",
+            "jobman__type",
+            "jobman__status",
+            "jobman__error_message",
+        )
 
     @admin.display(description="job", ordering="jobman_id")
     def job(self, failure: FailedJob) -> SafeString:
@@ -96,12 +80,6 @@ class FailedJobAdmin(ReadOnlyAdmin):
     @admin.display(description="exception")
     def exception_display(self, failure: FailedJob) -> SafeString:
         return preformatted(failure.exception)
-
-    def has_retry_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(PERMISSION_RETRY)
-
-    def has_forget_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(PERMISSION_FORGET)
 
     @admin.action(description="Retry selected failed jobs", permissions=["retry"])
     def retry_action(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -22,11 +22,7 @@ from rq.serializers import JSONSerializer
 
 from jobman import bounds, dashboard, operations, queues, registry
 from jobman.admin.base import (
-    PERMISSION_CANCEL,
-    PERMISSION_REQUEUE,
-    PERMISSION_RETRY,
     ReadOnlyAdmin,
-    numeric_term,
     retry_lines,
     skipped_lines,
 )
@@ -143,9 +139,6 @@ class JobmanAdmin(ReadOnlyAdmin):
         *CONTROL_FIELDS,
     )
 
-    class Media:
-        css: ClassVar[dict[str, tuple[str, ...]]] = {"all": ("jobman/admin.css",)}
-
     def __init__(self, model: type[Jobman], admin_site: admin.AdminSite) -> None:
         super().__init__(model, admin_site)
         dashboard.link_from_index(admin_site)
@@ -181,21 +174,8 @@ class JobmanAdmin(ReadOnlyAdmin):
 
     # The changelist reads only the columns it shows.
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Jobman]:
-        queryset = super().get_queryset(request)
-        match = request.resolver_match
-        if match is not None and match.url_name == "jobman_jobman_changelist":
-            queryset = queryset.defer(*HEAVY_FIELDS)
-        return queryset
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Jobman], search_term: str
-    ) -> tuple[QuerySet[Jobman], bool]:
-        """An id goes straight to its row; anything else is looked for in type and error."""
-        pk = numeric_term(search_term)
-        if pk is not None:
-            return queryset.filter(pk=pk), False
-        return super().get_search_results(request, queryset, search_term)
+    def changelist_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.defer(*HEAVY_FIELDS)
 
     def get_fieldsets(self, request: HttpRequest, obj: Jobman | None = None) -> _FieldsetSpec:
         """The fieldsets, with a Controls one, after the timeline, for the controls in use."""
@@ -503,15 +483,6 @@ class JobmanAdmin(ReadOnlyAdmin):
 
     # Actions: each through operations, each with its own permission.
 
-    def has_retry_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(PERMISSION_RETRY)
-
-    def has_requeue_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(PERMISSION_REQUEUE)
-
-    def has_cancel_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(PERMISSION_CANCEL)
-
     @admin.action(description="Retry selected failed jobs", permissions=["retry"])
     def retry_action(
         self, request: HttpRequest, queryset: QuerySet[Jobman]
@@ -615,22 +586,6 @@ class JobmanAdmin(ReadOnlyAdmin):
         if row.status in JobStatus.waiting() and self.has_cancel_permission(request):
             offered.append({"action": "cancel_action", "label": "Cancel"})
         return offered
-
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: dict[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: Jobman | None = None,
-    ) -> HttpResponse:
-        if obj is not None:
-            context["jobman_object_actions"] = self.object_actions(request, obj)
-            context["jobman_action_url"] = reverse(
-                f"{self.admin_site.name}:jobman_jobman_changelist"
-            )
-        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 def _unique_class(row: Jobman) -> type[JobmanJob] | None:
