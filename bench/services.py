@@ -18,11 +18,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+
+from tests import services as test_services
 
 CANDIDATE_DBS = [int(n) for n in os.environ.get("JOBMAN_BENCH_REDIS_DB", "9,8,7").split(",")]
 SENTINEL_KEY = "jobman-bench:owner"
@@ -119,39 +120,12 @@ class RedisHandle:
 
 
 def start_redis_server(port: int, directory: str) -> subprocess.Popen[bytes]:
-    """Start a throwaway redis-server on loopback that keeps nothing on disk."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise ServiceError("No Redis answers and redis-server is not installed.")
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            directory,
-            "--daemonize",
-            "no",
-            "--loglevel",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while not answers(url):
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            process.wait()
-            raise ServiceError(f"redis-server did not start on port {port}")
-        time.sleep(0.05)
-    return process
+    """Start a throwaway redis-server on loopback that keeps nothing on disk (the
+    test suite's launcher)."""
+    try:
+        return test_services.start_redis_server(port, directory)
+    except RuntimeError as error:
+        raise ServiceError(str(error)) from None
 
 
 def _claim(client: redis.Redis, owner: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests import services
+from tests.helpers import WorkerProcess, stop_worker
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,6 +30,16 @@ def redis_db(_test_redis: redis.Redis) -> redis.Redis:
     _test_redis.flushdb()
     _test_redis.set(services.SENTINEL_KEY, services.OWNER)
     return _test_redis
+
+
+@pytest.fixture
+def workers() -> Iterator[list[WorkerProcess]]:
+    """Worker processes a test starts (append them); each is SIGKILLed, group and all,
+    when the test ends, whatever it left running."""
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        stop_worker(worker, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session", autouse=True)

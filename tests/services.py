@@ -43,8 +43,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_redis_server(port: int, directory: str) -> subprocess.Popen[bytes]:
-    """Start a throwaway redis-server on loopback that keeps nothing on disk."""
+def start_redis_server(
+    port: int, directory: str, *, persistent: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start a throwaway redis-server on loopback, and return once it answers.
+
+    It keeps nothing on disk, or, ``persistent``, an append-only file in ``directory``
+    written at every command, so that a clean stop loses nothing. The one launcher of the
+    suite, the fault tests and the bench.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError(
@@ -53,20 +60,9 @@ def start_redis_server(port: int, directory: str) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [
             binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            directory,
-            "--daemonize",
-            "no",
-            "--loglevel",
-            "warning",
+            *("--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+            *("--appendonly", "yes" if persistent else "no", "--appendfsync", "always"),
+            *("--dir", directory, "--daemonize", "no", "--loglevel", "warning"),
         ],
         stdout=subprocess.DEVNULL,
     )
@@ -75,6 +71,7 @@ def start_redis_server(port: int, directory: str) -> subprocess.Popen[bytes]:
     while not _answers(url):
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()
+            process.wait()
             raise RuntimeError(f"redis-server did not start on port {port}")
         time.sleep(0.05)
     return process

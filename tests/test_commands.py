@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -14,7 +12,7 @@ from django.test.utils import override_settings
 
 from jobman.management.base import when
 from jobman.models import FailedJob, Jobman, JobStatus
-from tests.helpers import WorkerProcess, manage, run_command, start_worker, stop_worker, wait_for
+from tests.helpers import WorkerProcess, manage, run_command, start_worker, wait_for
 from tests.rows import UNREACHABLE, make_failed, make_row
 from tests.testapp.jobs import HelloJob
 
@@ -546,14 +544,6 @@ def test_cancel__not_an_id_exits_2() -> None:
 
 
 # jobman_status
-
-
-@pytest.fixture
-def workers() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        stop_worker(worker, signal.SIGKILL)
 
 
 def test_status__queues_workers_and_jobs() -> None:

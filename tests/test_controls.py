@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -13,7 +11,7 @@ from django.utils import timezone
 
 from jobman.jobs import UNTIL_DEADLINE
 from jobman.models import FailedJob, Jobman, JobStatus
-from tests.helpers import WorkerProcess, manage, start_worker, stop_worker, wait_for, work
+from tests.helpers import WorkerProcess, manage, start_worker, wait_for, work
 from tests.testapp.jobs import (
     DeadlineJob,
     ExclusiveJob,
@@ -25,14 +23,6 @@ from tests.testapp.jobs import (
 from tests.testapp.models import Execution
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
-
-
-@pytest.fixture
-def workers() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        stop_worker(worker, signal.SIGKILL)
 
 
 def test_unique__second_dispatch_returns_the_waiting_row_and_pushes_nothing(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -37,14 +35,6 @@ from tests.testapp.models import Execution
 pytestmark = pytest.mark.django_db(transaction=True)
 
 OLD = timedelta(days=200)
-
-
-@pytest.fixture
-def workers() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        stop_worker(worker, signal.SIGKILL)
 
 
 def failed_registry(queue: str = "default") -> FailedJobRegistry:

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -23,14 +22,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 # Short enough for a test, and passed to the worker processes the tests start.
 QUICK = {"LOST_AFTER": 3, "REAP_INTERVAL": 1}
 QUICK_ENV = {"JOBMAN_TEST_JOBMAN": json.dumps(QUICK)}
-
-
-@pytest.fixture
-def workers() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        stop_worker(worker, signal.SIGKILL)
 
 
 def first_attempt_running(row: Jobman) -> Execution:

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
-
 import pytest
 from rq import Worker
 
 from jobman import queues
 from jobman.models import Jobman, JobStatus
-from tests.helpers import WorkerProcess, manage, run_command, start_worker, stop_worker, wait_for
+from tests.helpers import WorkerProcess, manage, run_command, start_worker, wait_for
 from tests.testapp.jobs import SleepyJob
 from tests.testapp.models import Execution
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
-
-
-@pytest.fixture
-def workers() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        stop_worker(worker, signal.SIGKILL)
 
 
 def test_restart__busy_worker_finishes_its_job_idle_worker_exits(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -209,27 +208,9 @@ class ThrowawayRedis:
 
     def start(self) -> None:
         assert self.process is None
-        binary = shutil.which("redis-server")
-        assert binary is not None, "redis-server is not installed"
-        self.process = subprocess.Popen(
-            [
-                binary,
-                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
-                *("--appendonly", "yes" if self.persistent else "no"),
-                *("--appendfsync", "always", "--dir", self._directory.name),
-                *("--daemonize", "no", "--loglevel", "warning"),
-            ],
-            stdout=subprocess.DEVNULL,
+        self.process = services.start_redis_server(
+            self.port, self._directory.name, persistent=self.persistent
         )
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(redis.RedisError, OSError), self.client() as client:
-                if client.ping():
-                    return
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.stop()
-                raise AssertionError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop the server (SIGTERM: a clean shutdown) and wait for it to go."""
