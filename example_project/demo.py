@@ -255,6 +255,7 @@ class Sample:
 
 def dispatch_samples(slow_seconds: float) -> list[Sample]:
     from example_project.shop.jobs import AlwaysFailsJob, FlakyJob, HelloWorldJob, SlowJob
+    from jobman import operations
     from jobman.models import Jobman
 
     samples: list[Sample] = []
@@ -285,7 +286,7 @@ def dispatch_samples(slow_seconds: float) -> list[Sample]:
         HelloWorldJob.dispatch({"name": "Linus"}, queue="offline"),
     )
     cancelled = HelloWorldJob.dispatch({"name": "Barbara"}, delay=3600)
-    Jobman.objects.cancel([cancelled.pk])
+    operations.cancel([cancelled.pk])  # the row, and its job in RQ's scheduled registry
     add("hello, cancelled before it ran", "cancelled", cancelled)
     return samples
 

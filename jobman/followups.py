@@ -14,7 +14,7 @@ from django.db.models import F, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from jobman import queues, registry
+from jobman import notes, queues, registry
 from jobman.models import JobBatch, Jobman, JobStatus
 
 logger = logging.getLogger("jobman")
@@ -36,10 +36,7 @@ def _next_in_chain(row: Jobman) -> None:
         queues.push(list(following))
         return
     stopped = list(later.filter(status__in=JobStatus.waiting()).values_list("pk", "batch_id"))
-    note = (
-        f"[{timezone.now().isoformat(timespec='seconds')}] cancelled: step "
-        f"{position + 1} of the chain (jobman #{row.pk}) ended {row.status}\n"
-    )
+    note = notes.chain_cancel(position + 1, row.pk, row.status)
     for pk, batch_id in stopped:
         if (
             Jobman.objects.filter(pk=pk, status__in=JobStatus.waiting()).update(

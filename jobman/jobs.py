@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
-from jobman import bounds, conf, hotpath, options, queues, registry, signals
+from jobman import bounds, conf, hotpath, notes, options, queues, registry, signals
 from jobman.jsonsafe import ensure_json
 from jobman.models import JobBatch, Jobman, JobStatus
 
@@ -80,8 +80,7 @@ class JobmanJob:
 
     def log(self, message: str) -> None:
         """Add a timestamped line to the row's ``logs``."""
-        stamp = timezone.now().isoformat(timespec="seconds")
-        self._log_lines.append(f"[{stamp}] [attempt {self.attempt}] {message}\n")
+        self._log_lines.append(notes.line(message, self.attempt))
 
     def unique_id(self) -> str | None:
         """Return an id to make this job unique among waiting jobs of its type.

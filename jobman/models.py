@@ -39,9 +39,9 @@ class JobStatus(models.TextChoices):
         return (cls.COMPLETED, cls.FAILED, cls.CANCELLED)
 
 
-# States from which a worker may start an attempt. `pending` is here because a worker can
-# receive the job before the dispatching process has recorded its push.
-CLAIMABLE = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RETRYING)
+# States from which a worker may start an attempt: the waiting ones. `pending` is among
+# them because a worker can receive the job before the dispatch has recorded its push.
+CLAIMABLE = JobStatus.waiting()
 
 
 COMPLETED_CODE_LENGTH = 255
@@ -76,7 +76,11 @@ class JobmanQuerySet(models.QuerySet["Jobman"]):
         return row
 
     def cancel(self, pks: Iterable[int]) -> int:
-        """Cancel rows ``pks`` that have not started; returns how many were cancelled."""
+        """Cancel rows ``pks`` that have not started; returns how many were cancelled.
+
+        The rows' half of a cancel only: their RQ jobs stay in Redis (a delayed one in RQ's
+        scheduled registry). ``jobman.operations.cancel`` takes them out too; call that.
+        """
         now = timezone.now()
         return self.filter(pk__in=list(pks), status__in=JobStatus.waiting()).update(
             status=JobStatus.CANCELLED, unique_key=None, updated_at=now

@@ -28,7 +28,7 @@ from rq import get_current_job
 from rq.job import Job as RQJob
 from rq.timeouts import JobTimeoutException
 
-from jobman import conf, controls, followups, options, queues, registry, signals
+from jobman import conf, controls, followups, notes, options, queues, registry, signals
 from jobman.jobs import JobFailed, JobmanJob
 from jobman.jsonsafe import ensure_json
 from jobman.models import Jobman, JobStatus
@@ -206,8 +206,7 @@ def _pass_gates(job: JobmanJob, rq_job: RQJob | None) -> controls.Held:
     if held is not None:
         return held
     row = job.jobman
-    stamp = timezone.now().isoformat(timespec="seconds")
-    note = f"[{stamp}] [attempt {row.attempts}] released for {wait} s: {why}\n"
+    note = notes.line(f"released for {wait} s: {why}", row.attempts)
     if row.record_release(timezone.now() + timedelta(seconds=wait), note):
         steer_rq(rq_job, retry_in=wait + 1)
     raise Released(f"jobman #{row.pk} released for {wait} s: {why}")
@@ -271,8 +270,7 @@ def record_failed_attempt(
     giving_up = job_class.gives_up(row) if job_class is not None and not final else None
     if giving_up:
         final = True
-        stamp = timezone.now().isoformat(timespec="seconds")
-        logs += f"[{stamp}] [attempt {row.attempts}] no further tries: {giving_up}\n"
+        logs += notes.line(f"no further tries: {giving_up}", row.attempts)
     if not final and job_class is not None:
         delay = job_class.backoff_for(row.attempts)
         available_at = timezone.now() + timedelta(seconds=delay)

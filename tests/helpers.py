@@ -129,10 +129,12 @@ def work(*args: str, timeout: float = 60) -> Result:
     return result
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 30, interval: float = 0.1) -> None:
-    """Poll ``condition`` until it is true, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+def wait_for(condition: Callable[[], object], timeout: float = 30, interval: float = 0.1) -> float:
+    """Poll ``condition`` until it is true; return the seconds it took. Fails after
+    ``timeout`` seconds: every wait of the suite is bounded."""
+    started = time.monotonic()
     while not condition():
-        if time.monotonic() > deadline:
+        if time.monotonic() - started > timeout:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+    return time.monotonic() - started

@@ -20,7 +20,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
-from jobman import bounds, dashboard, operations, queues, registry
+from jobman import bounds, dashboard, notes, operations, queues, registry
 from jobman.admin.base import (
     ReadOnlyAdmin,
     retry_lines,
@@ -67,9 +67,6 @@ CHAIN_STEPS_SHOWN = 100
 
 # The Controls fieldset of a job's page: each field shows only on the rows it concerns.
 CONTROL_FIELDS = ("delay_display", "unique_display", "chain_display", "batch_display")
-
-# What the chain writes in the logs of a step it cancels (see followups).
-CHAIN_CANCEL_NOTE = "cancelled: step "
 
 # Jobman
 
@@ -438,7 +435,7 @@ class JobmanAdmin(ReadOnlyAdmin):
         if more:
             parts.append(format_html('<p class="jobman-muted">{}</p>', "Later steps not shown."))
         if row.status == JobStatus.CANCELLED:
-            reason = _chain_cancel_reason(row.logs)
+            reason = notes.chain_cancel_reason(row.logs)
             if reason:
                 parts.append(format_html('<p class="jobman-chain-reason">Why: {}</p>', reason))
         listing = admin_url(
@@ -594,15 +591,6 @@ def _unique_class(row: Jobman) -> type[JobmanJob] | None:
     if job_class is None or job_class.unique_id is JobmanJob.unique_id:
         return None
     return job_class
-
-
-def _chain_cancel_reason(logs: str) -> str:
-    """The note the chain wrote when it cancelled this step, without its timestamp."""
-    for line in reversed(logs.splitlines()):
-        at = line.find(CHAIN_CANCEL_NOTE)
-        if at >= 0:
-            return line[at:]
-    return ""
 
 
 def rq_job_state(row: Jobman) -> str:

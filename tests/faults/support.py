@@ -257,16 +257,6 @@ def throwaway_redis(persistent: bool = False) -> Iterator[ThrowawayRedis]:
 # Waiting
 
 
-def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.2) -> float:
-    """Poll ``condition`` until true; return the seconds it took. Fails after ``timeout``."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-    return time.monotonic() - started
-
-
 def statuses(pks: Iterable[int]) -> Counter[str]:
     return Counter(
         str(status)

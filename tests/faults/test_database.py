@@ -27,8 +27,8 @@ from tests.faults.support import (
     quick_env,
     record,
     vendor,
-    wait_until,
 )
+from tests.helpers import wait_for
 from tests.testapp.jobs import FaultJob, WaitsForGoJob
 from tests.testapp.models import Execution
 
@@ -85,12 +85,12 @@ def test_db_connection_killed(where: str, worker_class: str, fleet: Fleet, tmp_p
     go = tmp_path / "go"
     row = WaitsForGoJob.dispatch({"go": str(go), "touch_db": where == "handle", "wait": 20})
     fleet.start("--worker-class", worker_class)
-    wait_until(lambda: Execution.objects.filter(jobman_id=row.pk).exists(), timeout=30)
+    wait_for(lambda: Execution.objects.filter(jobman_id=row.pk).exists(), timeout=30)
 
     broken_at = time.monotonic()
     fault = break_the_database(go)
     try:
-        wait_until(
+        wait_for(
             lambda: Jobman.objects.filter(pk=row.pk, status__in=JobStatus.finished()).exists(),
             timeout=30,
         )
@@ -132,14 +132,14 @@ def test_outcome_never_recorded__the_reaper_repairs_the_row(fleet: Fleet) -> Non
     name = f"faults-backstop-{os.getpid()}"
     fleet.start("--worker-class", "simple", "--name", name)
     alive = reaper.ALIVE_KEY.format(name)
-    wait_until(lambda: queues.get_connection("default").exists(alive), timeout=30)
+    wait_for(lambda: queues.get_connection("default").exists(alive), timeout=30)
     with capture_dispatches():  # saved, never pushed: as if the worker had taken it
         row = FaultJob.dispatch({})
     claimed = Jobman.objects.claim(row.pk, worker=name)
     assert claimed is not None  # attempt 1 "ran" on that worker, its outcome never written
     lost_at = time.monotonic()
 
-    wait_until(all_finished([row.pk]), timeout=30)
+    wait_for(all_finished([row.pk]), timeout=30)
     recovered = time.monotonic() - lost_at
 
     row.refresh_from_db()

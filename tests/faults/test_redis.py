@@ -30,9 +30,8 @@ from tests.faults.support import (
     record,
     scaled,
     throwaway_redis,
-    wait_until,
 )
-from tests.helpers import WorkerProcess, manage, run_command, start_worker, stop_worker
+from tests.helpers import WorkerProcess, manage, run_command, start_worker, stop_worker, wait_for
 from tests.testapp.jobs import BackoffJob, FaultJob, SleepyJob
 from tests.testapp.models import Execution
 
@@ -58,7 +57,7 @@ def test_redis_outage__during_a_burst_of_dispatches() -> None:
         try:
             fleet.start("--worker-class", "fork")
             fleet.start("--worker-class", "simple")
-            wait_until(lambda: len(server.client().keys("jobman:alive:*")) == 2, timeout=30)
+            wait_for(lambda: len(server.client().keys("jobman:alive:*")) == 2, timeout=30)
             pks = []
             stopped = restarted = 0.0
             for number in range(count):
@@ -82,7 +81,7 @@ def test_redis_outage__during_a_burst_of_dispatches() -> None:
             )
             assert requeue.code == 0, requeue.err
             try:
-                wait_until(all_finished(pks), timeout=60 + count / 5)
+                wait_for(all_finished(pks), timeout=60 + count / 5)
             except AssertionError:
                 found = outcome(pks)
                 raise AssertionError(
@@ -135,7 +134,7 @@ def test_redis_restart_without_persistence__waiting_jobs_recovered() -> None:
             waiting = [*retrying, *delayed, *queued]
             busy = SleepyJob.dispatch({"sleep_on": [1], "seconds": 8}, queue="high")
             busy_worker = fleet.start("high", "--worker-class", "fork")
-            wait_until(lambda: Execution.objects.filter(jobman_id=busy.pk).exists(), timeout=30)
+            wait_for(lambda: Execution.objects.filter(jobman_id=busy.pk).exists(), timeout=30)
 
             server.restart()
             restarted = time.monotonic()
@@ -145,7 +144,7 @@ def test_redis_restart_without_persistence__waiting_jobs_recovered() -> None:
             fleet.start("default", "--worker-class", "fork")
             fleet.start("default", "--worker-class", "simple")
             pks = [row.pk for row in [*waiting, busy]]
-            wait_until(all_finished(pks), timeout=60 + count / 5)
+            wait_for(all_finished(pks), timeout=60 + count / 5)
             recovered = time.monotonic() - restarted
             found = outcome(pks)
             # The busy worker rode out the restart: it did not quit, nor lose its horse.
@@ -202,7 +201,7 @@ def test_slow_push_racing_requeue(monkeypatch: pytest.MonkeyPatch) -> None:
         try:
             fleet.start("--worker-class", "fork")
             fleet.start("--worker-class", "simple")
-            wait_until(lambda: len(server.client().keys("jobman:alive:*")) == 2, timeout=30)
+            wait_for(lambda: len(server.client().keys("jobman:alive:*")) == 2, timeout=30)
             threads = [
                 threading.Thread(
                     target=_dispatch_slowly(delays, rng.uniform(1.0, 4.0), rng.uniform(0, 1))
@@ -213,7 +212,7 @@ def test_slow_push_racing_requeue(monkeypatch: pytest.MonkeyPatch) -> None:
                 thread.start()
             # Each row is committed before its push begins.
             saved = Jobman.objects.filter(type=FaultJob.type)
-            wait_until(lambda: saved.count() == count, timeout=30, interval=0.01)
+            wait_for(lambda: saved.count() == count, timeout=30, interval=0.01)
             pks = list(saved.values_list("pk", flat=True))
             # Saved `queued` and not in Redis yet: what --check-redis repairs.
             requeue = run_command(
@@ -222,9 +221,9 @@ def test_slow_push_racing_requeue(monkeypatch: pytest.MonkeyPatch) -> None:
             for thread in threads:
                 thread.join(timeout=30)
             assert not any(thread.is_alive() for thread in threads)
-            wait_until(all_finished(pks), timeout=60)
+            wait_for(all_finished(pks), timeout=60)
             queue = queues.get_queue("default")
-            wait_until(lambda: queue.count == 0, timeout=30)
+            wait_for(lambda: queue.count == 0, timeout=30)
             time.sleep(1)  # the last late deliveries reach their runner
             found = outcome(pks)
             late = fleet.output().count("is not waiting; this delivery does nothing")
@@ -310,7 +309,7 @@ def test_worker_start__redis_down_waits_with_backoff_then_works() -> None:
     worker = start_worker("--burst", env=server.env())
     try:
         # 1 s, then 2 s: two lines a little after 3 s, and still waiting.
-        wait_until(lambda: worker_output(worker).count("trying again") >= 2, timeout=15)
+        wait_for(lambda: worker_output(worker).count("trying again") >= 2, timeout=15)
         assert worker.process.poll() is None
         lines = worker_output(worker).splitlines()
         assert lines[0].endswith(

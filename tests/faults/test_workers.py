@@ -30,8 +30,8 @@ from tests.faults.support import (
     quick_env,
     record,
     scaled,
-    wait_until,
 )
+from tests.helpers import wait_for
 from tests.testapp.jobs import FaultJob, SleepyJob
 from tests.testapp.models import Execution
 
@@ -76,7 +76,7 @@ def test_worker_killed__at_random_points_while_others_run(fleet: Fleet) -> None:
     last_kill = time.monotonic()
 
     try:
-        wait_until(all_finished(pks), timeout=60)
+        wait_for(all_finished(pks), timeout=60)
     except AssertionError:
         raise AssertionError(
             f"seed {SEED}: {outcome(pks).figures()}\n{fleet.output()[-8000:]}"
@@ -116,13 +116,13 @@ def test_worker_group_killed__its_horse_dies_with_it(fleet: Fleet) -> None:
     the reaper then starts again: that would be two attempts of one row at once."""
     row = SleepyJob.dispatch({"sleep_on": [1], "seconds": 15})
     doomed = fleet.start("--worker-class", "fork")
-    wait_until(lambda: Execution.objects.filter(jobman_id=row.pk).exists(), timeout=30)
+    wait_for(lambda: Execution.objects.filter(jobman_id=row.pk).exists(), timeout=30)
     horse = Execution.objects.get(jobman_id=row.pk).pid
 
     killed = fleet.kill_group(doomed)
     killed_at = time.monotonic()
     fleet.start("--worker-class", "fork")
-    wait_until(all_finished([row.pk]), timeout=30)
+    wait_for(all_finished([row.pk]), timeout=30)
 
     row.refresh_from_db()
     first, second = Execution.objects.filter(jobman_id=row.pk).order_by("attempt")
@@ -165,7 +165,7 @@ def test_worker_lost_after_taking_a_job__it_is_pushed_again(fleet: Fleet, died: 
     lost_at = time.monotonic()
 
     fleet.start()
-    wait_until(all_finished([row.pk]), timeout=30)
+    wait_for(all_finished([row.pk]), timeout=30)
     recovered = time.monotonic() - lost_at
 
     row.refresh_from_db()
@@ -214,7 +214,7 @@ def test_horse_killed__attempt_recorded_at_once_and_retried(fleet: Fleet) -> Non
             kills += 1
             killed_at = time.monotonic()
             # Recorded once the row has left that attempt (the next may already run).
-            wait_until(
+            wait_for(
                 lambda pk=execution.jobman_id, attempt=execution.attempt: (
                     Jobman.objects.filter(  # type: ignore[misc]
                         pk=pk, status=JobStatus.RUNNING, attempts=attempt
@@ -232,7 +232,7 @@ def test_horse_killed__attempt_recorded_at_once_and_retried(fleet: Fleet) -> Non
         time.sleep(0.05)
 
     pks = [row.pk for row in retried]
-    wait_until(all_finished([*pks, last_try.pk]), timeout=30)
+    wait_for(all_finished([*pks, last_try.pk]), timeout=30)
     found = outcome([*pks, last_try.pk])
     record(
         "horse_killed",
@@ -270,9 +270,9 @@ def test_four_workers__each_job_once(fleet: Fleet) -> None:
     started = time.monotonic()
     for worker_class in ("fork", "simple", "fork", "simple"):
         fleet.start("--worker-class", worker_class)
-    wait_until(all_finished(pks), timeout=60 + count / 10)
+    wait_for(all_finished(pks), timeout=60 + count / 10)
     took = time.monotonic() - started
-    wait_until(
+    wait_for(
         lambda: queue.count == 0 and queue.started_job_registry.get_job_ids(cleanup=False) == [],
         timeout=30,
     )
