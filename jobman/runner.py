@@ -28,6 +28,7 @@ from rq import get_current_job
 from rq.job import Job as RQJob
 from rq.timeouts import JobTimeoutException
 
+from jobman import attempt as attempts
 from jobman import conf, controls, followups, notes, options, queues, registry, signals
 from jobman.jobs import JobFailed, JobmanJob
 from jobman.jsonsafe import ensure_json
@@ -68,7 +69,8 @@ def run(jobman_id: int) -> str | None:
     if not isinstance(jobman_id, int) or isinstance(jobman_id, bool):
         raise TypeError(f"jobman's runner takes a row id (int), found {jobman_id!r}")
     rq_job = get_current_job()
-    row = take_claimed(jobman_id)
+    attempt = attempts.of(rq_job)
+    row = attempt.take_claimed(jobman_id)
     if row is None:
         row = Jobman.objects.claim(jobman_id, worker=_worker_name(rq_job))
     if row is None and _is_due(jobman_id, rq_job):
@@ -132,8 +134,8 @@ def run(jobman_id: int) -> str | None:
     finally:
         if held is not None:
             held.release()
-    if hand_back is not None:
-        hand_back(row, code, job.collected_logs)
+    if attempt.hand_back is not None:
+        attempt.hand_back(row, code, job.collected_logs)
     else:
         record_success(row, code, job.collected_logs)
     return code
@@ -144,28 +146,6 @@ def record_success(row: Jobman, code: str | None, logs: str) -> None:
     if _persist(lambda: row.record_success(code, logs)):
         signals.job_completed.send(sender=registry.find(row.type), jobman=row)
         followups.after_finish(row)
-
-
-# A forking worker claims the row before it forks and writes the outcome of a completed
-# attempt after its work-horse exits, on the worker's own database connection: a horse
-# whose job does not use the database then never connects to it (see jobman.worker).
-_claimed: Jobman | None = None
-hand_back: Callable[[Jobman, str | None, str], None] | None = None
-
-
-def claim_ahead(jobman_id: int, worker: str) -> Jobman | None:
-    """Claim row ``jobman_id`` for the attempt a work-horse is about to make."""
-    global _claimed
-    _claimed = None  # a failed claim must not leave an earlier attempt's row behind
-    _claimed = Jobman.objects.claim(jobman_id, worker=worker)
-    return _claimed
-
-
-def take_claimed(jobman_id: int) -> Jobman | None:
-    """The row claimed ahead for this attempt, if it is row ``jobman_id``; only once."""
-    global _claimed
-    row, _claimed = _claimed, None
-    return row if row is not None and row.pk == jobman_id else None
 
 
 def _persist(write: Callable[[], T]) -> T:

@@ -28,6 +28,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import now
 from rq.worker import BaseWorker, WorkerStatus
 
+from jobman import attempt as attempts
 from jobman import bounds, conf, reaper, runner
 from jobman.models import Jobman
 from jobman.queues import RUNNER, not_as_pushed, runs
@@ -215,17 +216,18 @@ class JobmanWorkerMixin:
             _libc()
         self._worker_pid = os.getpid()
         self._claimed = self._claim_ahead(job)
+        if self._claimed is not None:
+            # The horse's copy of the job carries the claimed row, and hands a completed
+            # outcome back for this process to write.
+            attempts.attach(job, attempts.Attempt(self._claimed, self._hand_back))
         outcome = self._outcome_file()
         os.ftruncate(outcome, 0)
         close_connections_before_fork()
         super().fork_work_horse(job, queue)  # type: ignore[misc]
-        runner.take_claimed(0)  # the horse has its copy; the worker keeps self._claimed
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         die_with_parent(self._worker_pid)
         forget_inherited_connections()
-        if self._claimed is not None:
-            runner.hand_back = self._hand_back
         super().main_work_horse(job, queue)  # type: ignore[misc]
 
     def monitor_work_horse(self, job: Job, queue: Queue) -> None:
@@ -243,7 +245,7 @@ class JobmanWorkerMixin:
         if len(args) != 1 or not bounds.is_row_id(args[0]):
             return None  # the runner refuses it, with the reason, in the horse
         try:
-            return runner.claim_ahead(args[0], worker=self.name)
+            return Jobman.objects.claim(args[0], worker=self.name)
         except DatabaseError as error:
             logger.warning("jobman: claiming row %s failed (%s); the horse tries", args[0], error)
             keep_usable_connections()
