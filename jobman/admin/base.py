@@ -17,7 +17,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from jobman import bounds, operations
 from jobman.admin.changelist import PAGES_AHEAD, BoundedChangeList, BoundedCountPaginator
-from jobman.admin.display import listing, plural
+from jobman.admin.display import (
+    listing,
+)
+from jobman.words import plural
 
 # Rows one action may act on. Beyond it the action changes nothing and points to the
 # commands, which work in batches outside a web request.

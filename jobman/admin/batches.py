@@ -19,12 +19,12 @@ from jobman.admin.display import (
     listing,
     local_time,
     moment,
-    plural,
     pretty_json,
     status_badge,
 )
 from jobman.admin.filters import BatchFilter, BatchStateFilter
 from jobman.models import JobBatch
+from jobman.words import plural
 
 # Jobs a batch's page lists: one query with this limit, however large the batch.
 BATCH_JOBS_SHOWN = 100

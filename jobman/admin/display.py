@@ -13,6 +13,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from jobman import words
 from jobman.dashboard import charts
 from jobman.dashboard.figures import BATCH_STATE_COLOURS, BATCH_STATES, batch_state
 from jobman.models import JobBatch, Jobman, JobStatus
@@ -160,10 +161,4 @@ def first_line(text: str | None) -> str:
 
 
 def listing(items: Sequence[str]) -> str:
-    shown = ", ".join(items[:MESSAGE_LIST_LIMIT])
-    more = len(items) - MESSAGE_LIST_LIMIT
-    return shown + (f" and {more} more" if more > 0 else "")
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+    return words.listing(items, MESSAGE_LIST_LIMIT)

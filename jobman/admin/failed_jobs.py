@@ -16,9 +16,16 @@ from jobman.admin.base import (
     ReadOnlyAdmin,
     retry_lines,
 )
-from jobman.admin.display import admin_url, first_line, listing, plural, preformatted, pretty_json
+from jobman.admin.display import (
+    admin_url,
+    first_line,
+    listing,
+    preformatted,
+    pretty_json,
+)
 from jobman.admin.filters import FailedJobTypeFilter, QueueFilter
 from jobman.models import FailedJob
+from jobman.words import plural
 
 
 @admin.register(FailedJob)

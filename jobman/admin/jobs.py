@@ -38,7 +38,6 @@ from jobman.admin.display import (
     listing,
     local_time,
     moment,
-    plural,
     preformatted,
     pretty_json,
     run_seconds,
@@ -53,6 +52,7 @@ from jobman.admin.filters import (
 )
 from jobman.jobs import JobmanJob
 from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
+from jobman.words import plural
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldsetSpec

@@ -15,6 +15,10 @@ from django.core.management.base import (
 )
 from django.utils import timezone
 
+from jobman.words import plural
+
+__all__ = ["JobmanCommand", "duration", "ids", "plural", "unknown_ids", "when"]
+
 
 class HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Django's option order; the description and examples keep their line breaks."""
@@ -49,11 +53,6 @@ class JobmanCommand(BaseCommand):
 def ids(pks: Iterable[int], prefix: str = "") -> str:
     """``5, 7, 9``, or ``#5, #7, #9`` with ``prefix="#"``."""
     return ", ".join(f"{prefix}{pk}" for pk in pks)
-
-
-def plural(count: int, singular: str, plural_: str | None = None) -> str:
-    """``1 job``, ``2 jobs``."""
-    return f"{count} {singular if count == 1 else (plural_ or singular + 's')}"
 
 
 def unknown_ids(what: str, pks: Sequence[int]) -> str:
