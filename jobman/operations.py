@@ -97,6 +97,39 @@ def retry(failed_job_ids: Iterable[int]) -> RetryResult:
     return result
 
 
+def retry_rows(jobman_ids: Iterable[int]) -> RetryResult:
+    """Retry the failed jobs of jobman rows ``jobman_ids``, as the admin's action does.
+
+    A row that is not failed, or whose failed_jobs row was forgotten, is skipped with the
+    reason (its ``Skipped.id`` a jobman id), before those ``retry`` skips itself.
+    """
+    wanted = _unique(jobman_ids)
+    statuses: dict[int, str] = {}
+    failures: dict[int, list[int]] = {}  # jobman id -> its failed_jobs ids
+    for chunk in _chunks(wanted, BATCH_SIZE):
+        statuses.update(Jobman.objects.filter(pk__in=chunk).values_list("pk", "status"))
+        found = FailedJob.objects.filter(jobman_id__in=chunk).order_by("pk")
+        for failed_id, jobman_id in found.values_list("pk", "jobman_id"):
+            failures.setdefault(jobman_id, []).append(failed_id)
+    failed = [pk for pk in wanted if statuses.get(pk) == JobStatus.FAILED]
+    skipped = [
+        Skipped(
+            pk,
+            f"#{pk} is {statuses[pk]}, not failed" if pk in statuses else f"#{pk} no longer exists",
+        )
+        for pk in wanted
+        if statuses.get(pk) != JobStatus.FAILED
+    ]
+    skipped += [
+        Skipped(pk, f"#{pk} has no failed_jobs row (it was forgotten), so it cannot be retried")
+        for pk in failed
+        if pk not in failures
+    ]
+    result = retry(failed_id for pk in failed for failed_id in failures.get(pk, []))
+    result.skipped[:0] = skipped
+    return result
+
+
 def retry_all(*, job_type: str | None = None, queue: str | None = None) -> RetryResult:
     """Retry every failed job, or those of one type and/or queue."""
     failures = FailedJob.objects.all()

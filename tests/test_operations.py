@@ -792,3 +792,19 @@ def test_requeue__a_chain_step_waits_for_the_step_before_it(redis_db: redis.Redi
     result = operations.requeue([second.pk])
     assert [job.jobman_id for job in result.pushed] == [second.pk]
     assert status_of(second) == JobStatus.QUEUED
+
+
+def test_retry_rows__maps_jobman_ids_to_their_failed_jobs_and_names_the_rest() -> None:
+    failure = make_failed(job_type="test.hello")
+    waiting = make_row(JobStatus.QUEUED)
+    forgotten = make_row(JobStatus.FAILED)
+
+    result = operations.retry_rows([failure.jobman_id, waiting.pk, forgotten.pk, 987654])
+
+    assert [job.jobman_id for job in result.retried] == [failure.jobman_id]
+    assert [item.reason for item in result.skipped] == [
+        f"#{waiting.pk} is queued, not failed",
+        "#987654 no longer exists",
+        f"#{forgotten.pk} has no failed_jobs row (it was forgotten), so it cannot be retried",
+    ]
+    assert Jobman.objects.get(pk=failure.jobman_id).status == JobStatus.QUEUED

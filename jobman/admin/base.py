@@ -214,9 +214,7 @@ def skipped_lines(what: str, skipped: Sequence[operations.Skipped]) -> list[tupl
     return [(messages.WARNING, f"Skipped {plural(len(skipped), what)}: {listing(reasons)}.")]
 
 
-def retry_lines(
-    result: operations.RetryResult, extra_skipped: Sequence[str] = ()
-) -> list[tuple[int, str]]:
+def retry_lines(result: operations.RetryResult) -> list[tuple[int, str]]:
     lines: list[tuple[int, str]] = []
     pushed = [job for job in result.retried if job.pushed]
     if pushed:
@@ -239,7 +237,7 @@ def retry_lines(
                 + ".",
             )
         )
-    reasons = list(extra_skipped) + [item.reason for item in result.skipped]
+    reasons = [item.reason for item in result.skipped]
     reasons += [f"failed job {pk} no longer exists" for pk in result.unknown]
     if reasons:
         lines.append(

@@ -51,7 +51,7 @@ from jobman.admin.filters import (
     QueueFilter,
 )
 from jobman.jobs import JobmanJob
-from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
+from jobman.models import JobBatch, Jobman, JobStatus
 from jobman.words import plural
 
 if TYPE_CHECKING:
@@ -487,26 +487,7 @@ class JobmanAdmin(ReadOnlyAdmin):
         ids = self.selected_ids(request, queryset)
         if ids is None:
             return None
-        statuses = dict(Jobman.objects.filter(pk__in=ids).values_list("pk", "status"))
-        failed = [pk for pk in ids if statuses.get(pk) == JobStatus.FAILED]
-        failures: dict[int, list[int]] = {}
-        for start in range(0, len(failed), operations.BATCH_SIZE):
-            chunk = failed[start : start + operations.BATCH_SIZE]
-            rows = FailedJob.objects.filter(jobman_id__in=chunk).order_by("pk")
-            for failed_id, jobman_id in rows.values_list("pk", "jobman_id"):
-                failures.setdefault(jobman_id, []).append(failed_id)
-        skipped = [
-            f"#{pk} is {statuses[pk]}, not failed"
-            for pk in ids
-            if statuses.get(pk) != JobStatus.FAILED
-        ]
-        skipped += [
-            f"#{pk} has no failed_jobs row (it was forgotten), so it cannot be retried"
-            for pk in failed
-            if pk not in failures
-        ]
-        result = operations.retry(failed_id for pk in failed for failed_id in failures.get(pk, []))
-        return self.report(request, retry_lines(result, skipped))
+        return self.report(request, retry_lines(operations.retry_rows(ids)))
 
     @admin.action(description="Requeue selected pending jobs", permissions=["requeue"])
     def requeue_action(
