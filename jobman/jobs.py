@@ -323,7 +323,7 @@ def _saved_as_queued(rows: list[Jobman]) -> bool:
     queued but missing from Redis. While ``jobman.testing`` captures dispatches nothing is
     pushed, so they are saved ``pending``. Returns whether they are saved ``queued``.
     """
-    if queues.captured:
+    if not queues.pushes_to_redis():
         return False
     now = timezone.now()
     for row in rows:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,8 +34,10 @@ BOOKKEEPING_GRACE = 30
 
 _connections: dict[str, Redis] = {}
 _queues: dict[str, Queue] = {}
-# While jobman.testing captures dispatches, pushed rows land here instead of in Redis.
-captured: list[list[Jobman]] = []
+# What pushes rows instead of Redis, the last installed in charge (jobman.testing keeps
+# dispatches out of Redis with one); none: Redis.
+Pusher = Callable[[Sequence[Jobman], bool], list[Jobman]]
+_pushers: list[Pusher] = []
 
 
 @receiver(setting_changed)
@@ -206,11 +209,8 @@ def push(rows: Sequence[Jobman], *, recorded: bool = False) -> list[Jobman]:
     ``RQ_QUEUES``, a key of another type in its place) is left ``pending`` the same way,
     and keeps none of the others out.
     """
-    if captured:
-        captured[-1].extend(rows)
-        if recorded:  # the capture began after they were saved: they are in no queue
-            _put_back(rows)
-        return []
+    if _pushers:
+        return _pushers[-1](rows, recorded)
     groups: dict[int, tuple[Redis, list[Jobman]]] = {}
     by_queue: dict[str, list[Jobman]] = {}  # each queue's connection is looked up once
     unpushed: list[Jobman] = []
@@ -247,7 +247,7 @@ def push(rows: Sequence[Jobman], *, recorded: bool = False) -> list[Jobman]:
 
     if recorded:
         if unpushed:
-            _put_back(unpushed)
+            put_back(unpushed)
     elif pushed:
         Jobman.objects.mark_pushed(row.pk for row in pushed)
         now = timezone.now()
@@ -290,7 +290,23 @@ def _push_together(connection: Redis, rows: list[Jobman]) -> list[Jobman]:
     return [row for row in rows if id(row) not in left_out]
 
 
-def _put_back(rows: Sequence[Jobman]) -> None:
+@contextlib.contextmanager
+def pushing_with(pusher: Pusher) -> Iterator[None]:
+    """Within the block, ``push`` hands rows to ``pusher(rows, recorded)`` instead of
+    Redis; it returns the rows it took."""
+    _pushers.append(pusher)
+    try:
+        yield
+    finally:
+        _pushers.remove(pusher)
+
+
+def pushes_to_redis() -> bool:
+    """Whether ``push`` goes to Redis now, rather than to a pusher installed over it."""
+    return not _pushers
+
+
+def put_back(rows: Sequence[Jobman]) -> None:
     """Put rows saved ``queued`` but never pushed back to ``pending``: one UPDATE."""
     Jobman.objects.mark_unpushed(row.pk for row in rows)
     for row in rows:

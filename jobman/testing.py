@@ -15,7 +15,7 @@ Nothing here is imported by jobman itself.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -81,11 +81,15 @@ def capture_dispatches() -> Iterator[CapturedDispatches]:
     from jobman import queues
 
     rows: list[Jobman] = []
-    queues.captured.append(rows)
-    try:
+
+    def capture(pushed: Sequence[Jobman], recorded: bool) -> list[Jobman]:
+        rows.extend(pushed)
+        if recorded:  # saved queued before the capture began: they are in no queue
+            queues.put_back(pushed)
+        return []
+
+    with queues.pushing_with(capture):
         yield CapturedDispatches(rows)
-    finally:
-        queues.captured.remove(rows)
 
 
 def run_pending(ids: list[int] | None = None, max_rounds: int = 100) -> list[Jobman]:
