@@ -19,6 +19,7 @@ from jobman import bounds, operations
 from jobman.admin.changelist import PAGES_AHEAD, BoundedChangeList, BoundedCountPaginator
 from jobman.admin.display import (
     listing,
+    named,
 )
 from jobman.words import plural
 
@@ -219,22 +220,20 @@ def retry_lines(result: operations.RetryResult) -> list[tuple[int, str]]:
     pushed = [job for job in result.retried if job.pushed]
     if pushed:
         lines.append(
-            (
+            named(
                 messages.SUCCESS,
-                f"Retried {plural(len(pushed), 'job')}: "
-                + listing([f"#{job.jobman_id} ({job.type})" for job in pushed])
-                + ".",
+                f"Retried {plural(len(pushed), 'job')}: ",
+                [f"#{job.jobman_id} ({job.type})" for job in pushed],
             )
         )
     if result.unpushed:
         lines.append(
-            (
+            named(
                 messages.WARNING,
                 f"{plural(len(result.unpushed), 'job')} will run again but "
                 "Redis could not take them now; they wait as pending until "
-                "`manage.py jobman_requeue_unpushed` pushes them: "
-                + listing([f"#{job.jobman_id}" for job in result.unpushed])
-                + ".",
+                "`manage.py jobman_requeue_unpushed` pushes them: ",
+                [f"#{job.jobman_id}" for job in result.unpushed],
             )
         )
     reasons = [item.reason for item in result.skipped]

@@ -19,6 +19,7 @@ from jobman.admin.display import (
     listing,
     local_time,
     moment,
+    named,
     pretty_json,
     status_badge,
 )
@@ -245,10 +246,7 @@ class JobBatchAdmin(ReadOnlyAdmin):
         lines += skipped_lines("batch", result.refused)
         if result.unknown:
             lines.append(
-                (
-                    messages.WARNING,
-                    "No longer exist: " + listing([str(pk) for pk in result.unknown]) + ".",
-                )
+                named(messages.WARNING, "No longer exist: ", [str(pk) for pk in result.unknown])
             )
         return self.report(request, lines or [(messages.INFO, "Nothing to cancel.")])
 

@@ -162,3 +162,8 @@ def first_line(text: str | None) -> str:
 
 def listing(items: Sequence[str]) -> str:
     return words.listing(items, MESSAGE_LIST_LIMIT)
+
+
+def named(level: int, head: str, items: Sequence[str]) -> tuple[int, str]:
+    """A message of an action: ``head`` (ending with ": "), then the items it names."""
+    return level, f"{head}{listing(items)}."

@@ -19,7 +19,7 @@ from jobman.admin.base import (
 from jobman.admin.display import (
     admin_url,
     first_line,
-    listing,
+    named,
     preformatted,
     pretty_json,
 )
@@ -110,18 +110,14 @@ class FailedJobAdmin(ReadOnlyAdmin):
         lines: list[tuple[int, str]] = []
         if result.forgotten:
             lines.append(
-                (
+                named(
                     messages.SUCCESS,
-                    f"Forgot {plural(len(result.forgotten), 'failed job')}: "
-                    + listing([str(pk) for pk in result.forgotten])
-                    + ".",
+                    f"Forgot {plural(len(result.forgotten), 'failed job')}: ",
+                    [str(pk) for pk in result.forgotten],
                 )
             )
         if result.unknown:
             lines.append(
-                (
-                    messages.WARNING,
-                    "No longer exist: " + listing([str(pk) for pk in result.unknown]) + ".",
-                )
+                named(messages.WARNING, "No longer exist: ", [str(pk) for pk in result.unknown])
             )
         return self.report(request, lines or [(messages.INFO, "Nothing to forget.")])

@@ -4,6 +4,7 @@ followed."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
@@ -17,41 +18,19 @@ from jobman.dashboard.figures import BATCH_STATES
 # Filters whose choices cost no query
 
 
-class JobTypeFilter(admin.SimpleListFilter):
-    """Job types from the registry: a ``SELECT DISTINCT type`` would read every row."""
+class KnownNamesFilter(admin.SimpleListFilter):
+    """Choices from configuration, not from the rows (a ``SELECT DISTINCT`` would read every
+    row), with the chosen one kept: a name no longer configured, reached by a link."""
 
-    title = "type"
-    parameter_name = "type"
-    field_path = "type"
+    field_path: str  # the column filtered on
 
-    def lookups(
-        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
-    ) -> list[tuple[str, str]]:
-        types = set(registry.all_types())
-        chosen = self.value()
-        if chosen:
-            types.add(chosen)  # a type no longer registered, reached by a link
-        return [(name, name) for name in sorted(types)]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        return queryset.filter(**{self.field_path: value}) if value else queryset
-
-
-class FailedJobTypeFilter(JobTypeFilter):
-    field_path = "jobman__type"
-
-
-class QueueFilter(admin.SimpleListFilter):
-    """Queues from ``RQ_QUEUES``, with the chosen one kept should it have been removed."""
-
-    title = "queue"
-    parameter_name = "queue"
+    def known(self) -> Iterable[str]:
+        raise NotImplementedError
 
     def lookups(
         self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
     ) -> list[tuple[str, str]]:
-        names = set(queues.configured_queues())
+        names = set(self.known())
         chosen = self.value()
         if chosen:
             names.add(chosen)
@@ -59,7 +38,33 @@ class QueueFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
-        return queryset.filter(queue=value) if value else queryset
+        return queryset.filter(**{self.field_path: value}) if value else queryset
+
+
+class JobTypeFilter(KnownNamesFilter):
+    """Job types from the registry."""
+
+    title = "type"
+    parameter_name = "type"
+    field_path = "type"
+
+    def known(self) -> Iterable[str]:
+        return registry.all_types()
+
+
+class FailedJobTypeFilter(JobTypeFilter):
+    field_path = "jobman__type"
+
+
+class QueueFilter(KnownNamesFilter):
+    """Queues from ``RQ_QUEUES``."""
+
+    title = "queue"
+    parameter_name = "queue"
+    field_path = "queue"
+
+    def known(self) -> Iterable[str]:
+        return queues.configured_queues()
 
 
 class EverFailedFilter(admin.SimpleListFilter):

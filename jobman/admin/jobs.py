@@ -35,9 +35,9 @@ from jobman.admin.display import (
     first_line,
     format_seconds,
     format_span,
-    listing,
     local_time,
     moment,
+    named,
     preformatted,
     pretty_json,
     run_seconds,
@@ -500,21 +500,19 @@ class JobmanAdmin(ReadOnlyAdmin):
         lines: list[tuple[int, str]] = []
         if result.pushed:
             lines.append(
-                (
+                named(
                     messages.SUCCESS,
-                    f"Pushed {plural(len(result.pushed), 'job')} to Redis: "
-                    + listing([f"#{job.jobman_id} ({job.type})" for job in result.pushed])
-                    + ".",
+                    f"Pushed {plural(len(result.pushed), 'job')} to Redis: ",
+                    [f"#{job.jobman_id} ({job.type})" for job in result.pushed],
                 )
             )
         if result.unpushed:
             lines.append(
-                (
+                named(
                     messages.ERROR,
                     f"Redis could not take {plural(len(result.unpushed), 'job')}; "
-                    "they stay pending: "
-                    + listing([f"#{job.jobman_id}" for job in result.unpushed])
-                    + ".",
+                    "they stay pending: ",
+                    [f"#{job.jobman_id}" for job in result.unpushed],
                 )
             )
         lines += skipped_lines("job", result.skipped)
@@ -531,26 +529,20 @@ class JobmanAdmin(ReadOnlyAdmin):
         lines: list[tuple[int, str]] = []
         if result.cancelled:
             lines.append(
-                (
+                named(
                     messages.SUCCESS,
-                    f"Cancelled {plural(len(result.cancelled), 'job')}: "
-                    + listing(
-                        [
-                            f"#{job.jobman_id} ({job.type}, was {job.status})"
-                            for job in result.cancelled
-                        ]
-                    )
-                    + ".",
+                    f"Cancelled {plural(len(result.cancelled), 'job')}: ",
+                    [
+                        f"#{job.jobman_id} ({job.type}, was {job.status})"
+                        for job in result.cancelled
+                    ],
                 )
             )
         lines += [(messages.WARNING, error) for error in result.rq_errors]
         lines += skipped_lines("job", result.refused)
         if result.unknown:
             lines.append(
-                (
-                    messages.WARNING,
-                    "No longer exist: " + listing([f"#{pk}" for pk in result.unknown]) + ".",
-                )
+                named(messages.WARNING, "No longer exist: ", [f"#{pk}" for pk in result.unknown])
             )
         return self.report(request, lines or [(messages.INFO, "Nothing to cancel.")])
 
