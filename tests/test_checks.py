@@ -60,6 +60,22 @@ def test_checks__no_queues_is_e002() -> None:
             "settings.JOBMAN['ASYNC_COMMIT'] must be True or False, found 'yes'.",
         ),
         ({"RETRIES": 3}, "settings.JOBMAN['RETRIES'] is not a jobman setting; known keys: "),
+        (
+            {"MAX_ATTRIBS_BYTES": True},
+            "settings.JOBMAN['MAX_ATTRIBS_BYTES'] must be a number of bytes, 1 or more, found True.",
+        ),
+        (
+            {"MAX_ATTRIBS_BYTES": "1MB"},
+            "settings.JOBMAN['MAX_ATTRIBS_BYTES'] must be a number of bytes, 1 or more, found '1MB'.",
+        ),
+        (
+            {"DEFAULT_TIMEOUT": 10**12},
+            "settings.JOBMAN['DEFAULT_TIMEOUT'] must be seconds, an int from 1 to 31,536,000",
+        ),
+        (
+            {"DEFAULT_TRIES": True},
+            "settings.JOBMAN['DEFAULT_TRIES'] must be a whole number of attempts",
+        ),
     ],
 )
 def test_checks__bad_jobman_setting_is_e003(jobman: object, message: str) -> None:
