@@ -3,8 +3,8 @@ counts and ids; actions that report what they did, through ``operations``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, TypeVar
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -22,6 +22,8 @@ from jobman.admin.display import (
     named,
 )
 from jobman.words import plural
+
+T = TypeVar("T")
 
 # Rows one action may act on. Beyond it the action changes nothing and points to the
 # commands, which work in batches outside a web request.
@@ -181,6 +183,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 )
                 return HttpResponseRedirect(request.get_full_path())
         return super().response_action(request, queryset, **kwargs)
+
+    def run_action(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Any],
+        operation: Callable[[list[int]], T],
+        lines: Callable[[T], list[tuple[int, str]]],
+        nothing: str = "Nothing to do.",
+    ) -> HttpResponseRedirect | None:
+        """An action: ``operation`` on the selected ids, then its ``lines`` (or ``nothing``)
+        as messages."""
+        ids = self.selected_ids(request, queryset)
+        if ids is None:
+            return None
+        return self.report(request, lines(operation(ids)) or [(messages.INFO, nothing)])
 
     def selected_ids(self, request: HttpRequest, queryset: QuerySet[Any]) -> list[int] | None:
         """The ids an action was given, or None (with a message) when there are too many."""

@@ -221,34 +221,9 @@ class JobBatchAdmin(ReadOnlyAdmin):
     def cancel_batch_action(
         self, request: HttpRequest, queryset: QuerySet[JobBatch]
     ) -> HttpResponseRedirect | None:
-        ids = self.selected_ids(request, queryset)
-        if ids is None:
-            return None
-        result = operations.cancel_batches(ids)
-        lines: list[tuple[int, str]] = []
-        if result.cancelled:
-            described = []
-            for batch in result.cancelled:
-                text = f"{batch.batch_id}" + (f" ({batch.name})" if batch.name else "")
-                text += f": {plural(batch.cancelled, 'waiting job')} cancelled"
-                if batch.unfinished:
-                    text += f", {batch.unfinished} still running"
-                described.append(text)
-            count = len(result.cancelled)
-            lines.append(
-                (
-                    messages.SUCCESS,
-                    f"Cancelled {count} {'batch' if count == 1 else 'batches'}: "
-                    f"{listing(described)}.",
-                )
-            )
-        lines += [(messages.WARNING, error) for error in result.rq_errors]
-        lines += skipped_lines("batch", result.refused)
-        if result.unknown:
-            lines.append(
-                named(messages.WARNING, "No longer exist: ", [str(pk) for pk in result.unknown])
-            )
-        return self.report(request, lines or [(messages.INFO, "Nothing to cancel.")])
+        return self.run_action(
+            request, queryset, operations.cancel_batches, cancel_batch_lines, "Nothing to cancel."
+        )
 
     def object_actions(self, request: HttpRequest, batch: JobBatch) -> list[dict[str, str]]:
         if batch.finished_at is None and self.has_cancel_permission(request):
@@ -275,3 +250,29 @@ def _callback_state(batch: JobBatch, which: str) -> str:
     if batch.failed:
         return "not sent: a job failed"
     return f"dispatched at {local_time(batch.finished_at)}"
+
+
+def cancel_batch_lines(result: operations.BatchCancelResult) -> list[tuple[int, str]]:
+    lines: list[tuple[int, str]] = []
+    if result.cancelled:
+        described = []
+        for batch in result.cancelled:
+            text = f"{batch.batch_id}" + (f" ({batch.name})" if batch.name else "")
+            text += f": {plural(batch.cancelled, 'waiting job')} cancelled"
+            if batch.unfinished:
+                text += f", {batch.unfinished} still running"
+            described.append(text)
+        count = len(result.cancelled)
+        lines.append(
+            (
+                messages.SUCCESS,
+                f"Cancelled {count} {'batch' if count == 1 else 'batches'}: {listing(described)}.",
+            )
+        )
+    lines += [(messages.WARNING, error) for error in result.rq_errors]
+    lines += skipped_lines("batch", result.refused)
+    if result.unknown:
+        lines.append(
+            named(messages.WARNING, "No longer exist: ", [str(pk) for pk in result.unknown])
+        )
+    return lines

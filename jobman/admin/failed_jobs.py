@@ -92,10 +92,7 @@ class FailedJobAdmin(ReadOnlyAdmin):
     def retry_action(
         self, request: HttpRequest, queryset: QuerySet[FailedJob]
     ) -> HttpResponseRedirect | None:
-        ids = self.selected_ids(request, queryset)
-        if ids is None:
-            return None
-        return self.report(request, retry_lines(operations.retry(ids)))
+        return self.run_action(request, queryset, operations.retry, retry_lines)
 
     @admin.action(
         description="Forget selected failed jobs (their jobs stay failed)", permissions=["forget"]
@@ -103,21 +100,23 @@ class FailedJobAdmin(ReadOnlyAdmin):
     def forget_action(
         self, request: HttpRequest, queryset: QuerySet[FailedJob]
     ) -> HttpResponseRedirect | None:
-        ids = self.selected_ids(request, queryset)
-        if ids is None:
-            return None
-        result = operations.forget(ids)
-        lines: list[tuple[int, str]] = []
-        if result.forgotten:
-            lines.append(
-                named(
-                    messages.SUCCESS,
-                    f"Forgot {plural(len(result.forgotten), 'failed job')}: ",
-                    [str(pk) for pk in result.forgotten],
-                )
+        return self.run_action(
+            request, queryset, operations.forget, forget_lines, "Nothing to forget."
+        )
+
+
+def forget_lines(result: operations.ForgetResult) -> list[tuple[int, str]]:
+    lines: list[tuple[int, str]] = []
+    if result.forgotten:
+        lines.append(
+            named(
+                messages.SUCCESS,
+                f"Forgot {plural(len(result.forgotten), 'failed job')}: ",
+                [str(pk) for pk in result.forgotten],
             )
-        if result.unknown:
-            lines.append(
-                named(messages.WARNING, "No longer exist: ", [str(pk) for pk in result.unknown])
-            )
-        return self.report(request, lines or [(messages.INFO, "Nothing to forget.")])
+        )
+    if result.unknown:
+        lines.append(
+            named(messages.WARNING, "No longer exist: ", [str(pk) for pk in result.unknown])
+        )
+    return lines

@@ -484,67 +484,23 @@ class JobmanAdmin(ReadOnlyAdmin):
     def retry_action(
         self, request: HttpRequest, queryset: QuerySet[Jobman]
     ) -> HttpResponseRedirect | None:
-        ids = self.selected_ids(request, queryset)
-        if ids is None:
-            return None
-        return self.report(request, retry_lines(operations.retry_rows(ids)))
+        return self.run_action(request, queryset, operations.retry_rows, retry_lines)
 
     @admin.action(description="Requeue selected pending jobs", permissions=["requeue"])
     def requeue_action(
         self, request: HttpRequest, queryset: QuerySet[Jobman]
     ) -> HttpResponseRedirect | None:
-        ids = self.selected_ids(request, queryset)
-        if ids is None:
-            return None
-        result = operations.requeue(ids)
-        lines: list[tuple[int, str]] = []
-        if result.pushed:
-            lines.append(
-                named(
-                    messages.SUCCESS,
-                    f"Pushed {plural(len(result.pushed), 'job')} to Redis: ",
-                    [f"#{job.jobman_id} ({job.type})" for job in result.pushed],
-                )
-            )
-        if result.unpushed:
-            lines.append(
-                named(
-                    messages.ERROR,
-                    f"Redis could not take {plural(len(result.unpushed), 'job')}; "
-                    "they stay pending: ",
-                    [f"#{job.jobman_id}" for job in result.unpushed],
-                )
-            )
-        lines += skipped_lines("job", result.skipped)
-        return self.report(request, lines or [(messages.INFO, "Nothing to requeue.")])
+        return self.run_action(
+            request, queryset, operations.requeue, requeue_lines, "Nothing to requeue."
+        )
 
     @admin.action(description="Cancel selected waiting jobs", permissions=["cancel"])
     def cancel_action(
         self, request: HttpRequest, queryset: QuerySet[Jobman]
     ) -> HttpResponseRedirect | None:
-        ids = self.selected_ids(request, queryset)
-        if ids is None:
-            return None
-        result = operations.cancel(ids)
-        lines: list[tuple[int, str]] = []
-        if result.cancelled:
-            lines.append(
-                named(
-                    messages.SUCCESS,
-                    f"Cancelled {plural(len(result.cancelled), 'job')}: ",
-                    [
-                        f"#{job.jobman_id} ({job.type}, was {job.status})"
-                        for job in result.cancelled
-                    ],
-                )
-            )
-        lines += [(messages.WARNING, error) for error in result.rq_errors]
-        lines += skipped_lines("job", result.refused)
-        if result.unknown:
-            lines.append(
-                named(messages.WARNING, "No longer exist: ", [f"#{pk}" for pk in result.unknown])
-            )
-        return self.report(request, lines or [(messages.INFO, "Nothing to cancel.")])
+        return self.run_action(
+            request, queryset, operations.cancel, cancel_lines, "Nothing to cancel."
+        )
 
     def object_actions(self, request: HttpRequest, row: Jobman) -> list[dict[str, str]]:
         """The actions the change page offers as buttons for this row."""
@@ -580,3 +536,44 @@ def rq_job_state(row: Jobman) -> str:
     except RedisError as error:
         return f"Redis could not be asked ({error})"
     return f"{state.value if state is not None else 'unknown'} in RQ"
+
+
+def requeue_lines(result: operations.RequeueResult) -> list[tuple[int, str]]:
+    lines: list[tuple[int, str]] = []
+    if result.pushed:
+        lines.append(
+            named(
+                messages.SUCCESS,
+                f"Pushed {plural(len(result.pushed), 'job')} to Redis: ",
+                [f"#{job.jobman_id} ({job.type})" for job in result.pushed],
+            )
+        )
+    if result.unpushed:
+        lines.append(
+            named(
+                messages.ERROR,
+                f"Redis could not take {plural(len(result.unpushed), 'job')}; they stay pending: ",
+                [f"#{job.jobman_id}" for job in result.unpushed],
+            )
+        )
+    lines += skipped_lines("job", result.skipped)
+    return lines
+
+
+def cancel_lines(result: operations.CancelResult) -> list[tuple[int, str]]:
+    lines: list[tuple[int, str]] = []
+    if result.cancelled:
+        lines.append(
+            named(
+                messages.SUCCESS,
+                f"Cancelled {plural(len(result.cancelled), 'job')}: ",
+                [f"#{job.jobman_id} ({job.type}, was {job.status})" for job in result.cancelled],
+            )
+        )
+    lines += [(messages.WARNING, error) for error in result.rq_errors]
+    lines += skipped_lines("job", result.refused)
+    if result.unknown:
+        lines.append(
+            named(messages.WARNING, "No longer exist: ", [f"#{pk}" for pk in result.unknown])
+        )
+    return lines
