@@ -96,7 +96,7 @@ def run(rows: int, repeat: int, explain: bool) -> int:
     from django.test.utils import CaptureQueriesContext
 
     from bench.fill import fill
-    from tests.rows import make_row
+    from tests.support.rows import make_row
 
     print(f"database: {connection.vendor}, filling {rows:,} rows ...", flush=True)
     filled = fill(rows)

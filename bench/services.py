@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from tests import services as test_services
+from tests.support import services as test_services
 
 CANDIDATE_DBS = [int(n) for n in os.environ.get("JOBMAN_BENCH_REDIS_DB", "9,8,7").split(",")]
 SENTINEL_KEY = "jobman-bench:owner"

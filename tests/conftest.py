@@ -11,8 +11,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from tests import services
-from tests.helpers import WorkerProcess, stop_worker
+from tests.support import services
+from tests.support.helpers import WorkerProcess, stop_worker
 
 
 @pytest.fixture(scope="session", autouse=True)

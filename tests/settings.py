@@ -7,7 +7,7 @@ import os
 
 import django
 
-from tests import services
+from tests.support import services
 
 SECRET_KEY = "jobman-tests-not-secret"
 DEBUG = False

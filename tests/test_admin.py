@@ -19,7 +19,7 @@ from django.utils import timezone
 from jobman import JobmanJob, operations
 from jobman import admin as jobman_admin
 from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
-from tests.rows import make_failed, make_row
+from tests.support.rows import make_failed, make_row
 from tests.testapp.jobs import (
     BatchCallbackJob,
     HelloJob,

@@ -11,8 +11,8 @@ from django.test.utils import override_settings
 from django.urls import reverse
 
 from jobman.models import Jobman, JobStatus
-from tests.helpers import manage
-from tests.rows import make_failed, make_row
+from tests.support.helpers import manage
+from tests.support.rows import make_failed, make_row
 from tests.testapp.jobs import GrowingAttribsJob, HelloJob
 
 SMALL = {"JOBMAN": {"MAX_ATTRIBS_BYTES": 1000}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jobman.models import FailedJob, JobStatus
-from tests.helpers import manage
+from tests.support.helpers import manage
 from tests.testapp.jobs import ExitsJob, HelloJob
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]

@@ -22,8 +22,8 @@ from django.utils import timezone
 from jobman import JobmanJob
 from jobman import admin as jobman_admin
 from jobman.models import FailedJob, Jobman, JobStatus
-from tests.helpers import ROOT, start_worker, stop_worker, wait_for, work
-from tests.rows import make_failed, make_row
+from tests.support.helpers import ROOT, start_worker, stop_worker, wait_for, work
+from tests.support.rows import make_failed, make_row
 from tests.testapp.jobs import AlwaysFailingJob, FailsUntilJob, HelloJob, HighJob, SleepyJob
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,7 +13,7 @@ from django.utils import timezone
 from jobman import JobmanJob, operations
 from jobman.followups import cancel_batch
 from jobman.models import JobBatch, Jobman, JobStatus
-from tests.helpers import work
+from tests.support.helpers import work
 from tests.testapp.jobs import BatchCallbackJob, StepJob
 from tests.testapp.models import Execution
 

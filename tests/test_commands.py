@@ -12,8 +12,8 @@ from django.test.utils import override_settings
 
 from jobman.management.base import when
 from jobman.models import FailedJob, Jobman, JobStatus
-from tests.helpers import WorkerProcess, manage, run_command, start_worker, wait_for
-from tests.rows import UNREACHABLE, make_failed, make_row
+from tests.support.helpers import WorkerProcess, manage, run_command, start_worker, wait_for
+from tests.support.rows import UNREACHABLE, make_failed, make_row
 from tests.testapp.jobs import HelloJob
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from jobman.jobs import UNTIL_DEADLINE
 from jobman.models import FailedJob, Jobman, JobStatus
-from tests.helpers import WorkerProcess, manage, start_worker, wait_for, work
+from tests.support.helpers import WorkerProcess, manage, start_worker, wait_for, work
 from tests.testapp.jobs import (
     DeadlineJob,
     ExclusiveJob,

@@ -20,8 +20,8 @@ from jobman import JobmanJob
 from jobman import admin as jobman_admin
 from jobman.dashboard import charts, figures
 from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
-from tests.helpers import start_worker, stop_worker, wait_for
-from tests.rows import UNREACHABLE, make_failed, make_row
+from tests.support.helpers import start_worker, stop_worker, wait_for
+from tests.support.rows import UNREACHABLE, make_failed, make_row
 from tests.testapp.jobs import HelloJob, SleepyJob
 
 pytestmark = pytest.mark.django_db

@@ -22,7 +22,7 @@ from redis.client import Pipeline
 from jobman import JobmanJob, hotpath, signals
 from jobman.jobs import INSERT_BATCH_SIZE
 from jobman.models import JobBatch, Jobman, JobStatus
-from tests.helpers import run_command
+from tests.support.helpers import run_command
 from tests.testapp.jobs import FlakyJob, HelloJob, HighJob
 
 pytestmark = pytest.mark.django_db(transaction=True)

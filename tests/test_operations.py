@@ -18,8 +18,8 @@ from rq.serializers import JSONSerializer
 
 from jobman import JobmanJob, operations, queues
 from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
-from tests import services
-from tests.helpers import (
+from tests.support import services
+from tests.support.helpers import (
     WorkerProcess,
     manage,
     run_command,
@@ -28,7 +28,7 @@ from tests.helpers import (
     wait_for,
     work,
 )
-from tests.rows import UNREACHABLE, make_failed, make_row, start_manage
+from tests.support.rows import UNREACHABLE, make_failed, make_row, start_manage
 from tests.testapp.jobs import AlwaysFailingJob, FailsUntilJob, GivesUpJob, HelloJob
 from tests.testapp.models import Execution
 

@@ -13,7 +13,7 @@ from django.test.utils import override_settings
 
 from jobman import reaper
 from jobman.models import FailedJob, Jobman, JobStatus
-from tests.helpers import WorkerProcess, run_command, start_worker, stop_worker, wait_for
+from tests.support.helpers import WorkerProcess, run_command, start_worker, stop_worker, wait_for
 from tests.testapp.jobs import SleepyJob
 from tests.testapp.models import Execution
 

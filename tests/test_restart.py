@@ -7,7 +7,7 @@ from rq import Worker
 
 from jobman import queues
 from jobman.models import Jobman, JobStatus
-from tests.helpers import WorkerProcess, manage, run_command, start_worker, wait_for
+from tests.support.helpers import WorkerProcess, manage, run_command, start_worker, wait_for
 from tests.testapp.jobs import SleepyJob
 from tests.testapp.models import Execution
 

@@ -14,7 +14,7 @@ from rq.serializers import JSONSerializer
 
 from jobman import queues, runner
 from jobman.models import FailedJob, Jobman, JobStatus
-from tests.helpers import manage, wait_for, work
+from tests.support.helpers import manage, wait_for, work
 from tests.testapp.jobs import (
     AlwaysFailingJob,
     FlakyJob,

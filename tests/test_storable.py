@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from jobman.models import FailedJob, Jobman, JobStatus
 from jobman.storable import cap_head, cap_tail, storable
 from tests.faults.support import record
-from tests.helpers import work
+from tests.support.helpers import work
 from tests.testapp.jobs import GeneratedOutputJob, UnrulyOutputJob
 
 # Every kind of character, lone surrogates (Cs) and controls (Cc, NUL among them) included.

@@ -21,7 +21,7 @@ from django.utils import timezone
 from jobman import registry, runner
 from jobman.models import FailedJob, Jobman, JobStatus
 from jobman.reaper import WorkerLost
-from tests.helpers import manage, run_command, wait_for, work
+from tests.support.helpers import manage, run_command, wait_for, work
 from tests.testapp.jobs import HelloJob
 from tests.testapp.models import Execution
 

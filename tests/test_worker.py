@@ -22,7 +22,7 @@ from jobman.worker import (
     forget_inherited_connections,
     resolve_worker_class,
 )
-from tests.helpers import manage, run_command, work
+from tests.support.helpers import manage, run_command, work
 from tests.testapp.jobs import ConnectionProbeJob, HelloJob, HighJob
 from tests.testapp.models import Execution
 

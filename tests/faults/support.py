@@ -24,8 +24,8 @@ from django.db import connection
 from django.test.utils import override_settings
 
 from jobman.models import Jobman, JobStatus
-from tests import services
-from tests.helpers import ROOT, WorkerProcess, start_worker, stop_worker
+from tests.support import services
+from tests.support.helpers import ROOT, WorkerProcess, start_worker, stop_worker
 from tests.testapp.models import Execution
 
 # JOBMAN_FAULTS_SCALE=1 runs every scenario with the job counts of its specification; a

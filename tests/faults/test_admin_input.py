@@ -26,7 +26,7 @@ from jobman import bounds
 from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
 from tests.faults.support import record
 from tests.faults.test_hostile import HOSTILE
-from tests.rows import make_failed, make_row
+from tests.support.rows import make_failed, make_row
 
 pytestmark = [pytest.mark.django_db, pytest.mark.faults]
 

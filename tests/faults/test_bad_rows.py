@@ -25,8 +25,8 @@ from rq.serializers import JSONSerializer
 from jobman import queues, reaper
 from jobman.models import FailedJob, Jobman, JobStatus
 from tests.faults.support import record
-from tests.helpers import run_command, work
-from tests.rows import make_failed, make_row
+from tests.support.helpers import run_command, work
+from tests.support.rows import make_failed, make_row
 from tests.testapp.jobs import HelloJob
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]

@@ -28,7 +28,7 @@ from tests.faults.support import (
     record,
     vendor,
 )
-from tests.helpers import wait_for
+from tests.support.helpers import wait_for
 from tests.testapp.jobs import FaultJob, WaitsForGoJob
 from tests.testapp.models import Execution
 

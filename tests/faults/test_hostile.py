@@ -32,9 +32,9 @@ from rq.webhook import Webhook
 from jobman import queues
 from jobman.models import FailedJob, Jobman, JobStatus
 from jobman.testing import run_pending
-from tests import services
 from tests.faults.support import record
-from tests.helpers import manage, run_command, work
+from tests.support import services
+from tests.support.helpers import manage, run_command, work
 from tests.testapp.jobs import HelloJob, NoisyJob
 from tests.testapp.models import Execution
 

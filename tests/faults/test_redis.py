@@ -31,7 +31,14 @@ from tests.faults.support import (
     scaled,
     throwaway_redis,
 )
-from tests.helpers import WorkerProcess, manage, run_command, start_worker, stop_worker, wait_for
+from tests.support.helpers import (
+    WorkerProcess,
+    manage,
+    run_command,
+    start_worker,
+    stop_worker,
+    wait_for,
+)
 from tests.testapp.jobs import BackoffJob, FaultJob, SleepyJob
 from tests.testapp.models import Execution
 

@@ -31,7 +31,7 @@ from tests.faults.support import (
     record,
     scaled,
 )
-from tests.helpers import wait_for
+from tests.support.helpers import wait_for
 from tests.testapp.jobs import FaultJob, SleepyJob
 from tests.testapp.models import Execution
 

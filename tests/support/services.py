@@ -27,7 +27,7 @@ CANDIDATE_DBS = [int(n) for n in os.environ.get("JOBMAN_TEST_REDIS_DB", "13,12,1
 # Marks a Redis database as held by a run of this suite: "host:pid" of its owner.
 SENTINEL_KEY = "jobman-tests:owner"
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def _answers(url: str) -> bool:

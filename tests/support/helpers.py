@@ -17,7 +17,7 @@ from typing import IO
 
 from django.core.management import CommandError, call_command
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @dataclass

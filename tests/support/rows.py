@@ -11,7 +11,7 @@ from typing import Any
 from django.utils import timezone
 
 from jobman.models import FailedJob, Jobman, JobStatus
-from tests.helpers import ROOT
+from tests.support.helpers import ROOT
 
 # RQ_QUEUES whose Redis does not answer: nothing listens on loopback port 1.
 UNREACHABLE = {name: {"URL": "redis://127.0.0.1:1/0"} for name in ("default", "high", "low")}

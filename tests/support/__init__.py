@@ -1,0 +1,1 @@
+"""What the suite, the fault tests and the bench share: services, processes, rows, polling."""
