@@ -17,6 +17,7 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from jobman import JobmanJob, operations, queues
+from jobman.dashboard import readmodel
 from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
 from tests.support import services
 from tests.support.helpers import (
@@ -143,7 +144,7 @@ def test_retry__reruns_through_full_tries_and_files_one_failed_job_again() -> No
 
     assert result.ok
     assert [
-        (job.failed_job_id, job.jobman_id, job.max_tries, job.pushed) for job in result.retried
+        (job.failed_job_id, job.jobman_id, job.max_tries, job.pushed) for job in result.done
     ] == [(failed.pk, row.pk, 4, True)]
     row.refresh_from_db()
     assert row.status == JobStatus.QUEUED
@@ -192,7 +193,7 @@ def test_retry_all__of_one_type_reruns_those_only() -> None:
 
     result = operations.retry_all(job_type="test.always_fails")
 
-    assert sorted(job.jobman_id for job in result.retried) == sorted(row.pk for row in failing)
+    assert sorted(job.jobman_id for job in result.done) == sorted(row.pk for row in failing)
     assert result.ok
     work()
     for row in failing:
@@ -210,7 +211,7 @@ def test_retry__unknown_ids_are_named_and_the_others_retried() -> None:
     result = operations.retry([999_001, failed.pk, 999_002, failed.pk])
 
     assert result.unknown == [999_001, 999_002]
-    assert [job.failed_job_id for job in result.retried] == [failed.pk]
+    assert [job.failed_job_id for job in result.done] == [failed.pk]
     assert not result.ok
     assert Jobman.objects.get(pk=failed.jobman_id).status == JobStatus.QUEUED
 
@@ -246,12 +247,12 @@ def test_retry__redis_unreachable_leaves_the_row_pending_for_requeue() -> None:
     with override_settings(RQ_QUEUES=UNREACHABLE):
         result = operations.retry([failed.pk])
 
-    assert [job.pushed for job in result.retried] == [False]
+    assert [job.pushed for job in result.done] == [False]
     assert not result.ok
     assert Jobman.objects.get(pk=failed.jobman_id).status == JobStatus.PENDING
 
     requeued = operations.requeue_unpushed(older_than=timedelta(0))
-    assert [job.jobman_id for job in requeued.pushed] == [failed.jobman_id]
+    assert [job.jobman_id for job in operations.pushed(requeued)] == [failed.jobman_id]
     assert Jobman.objects.get(pk=failed.jobman_id).status == JobStatus.QUEUED
 
 
@@ -301,8 +302,10 @@ def test_requeue_unpushed__check_redis_pushes_queued_jobs_lost_with_redis(
     result = operations.requeue_unpushed(check_redis=True)
 
     assert result.ok
-    assert sorted(job.jobman_id for job in result.pushed) == sorted(row.pk for row in rows)
-    assert {job.reason for job in result.pushed} == {"queued but missing from Redis"}
+    assert sorted(job.jobman_id for job in operations.pushed(result)) == sorted(
+        row.pk for row in rows
+    )
+    assert {job.reason for job in operations.pushed(result)} == {"queued but missing from Redis"}
     work()
     for row in rows:
         row.refresh_from_db()
@@ -330,7 +333,7 @@ def test_requeue_unpushed__check_redis_pushes_a_dispatch_whose_process_died_befo
     row = Jobman.objects.get(pk=int(died.out.split()[-1]))
     assert (row.status, row.pushed_at is not None) == (JobStatus.QUEUED, True)
     assert not redis_db.exists(RQJob.key_for(row.rq_job_id))
-    assert operations.requeue_unpushed(older_than=timedelta(0)).jobs == []  # it is not pending
+    assert operations.requeue_unpushed(older_than=timedelta(0)).done == []  # it is not pending
 
     result = run_command("jobman_requeue_unpushed", "--check-redis")
 
@@ -350,7 +353,7 @@ def test_requeue_unpushed__check_redis_asks_with_one_pipeline_per_batch(
     rows = HelloJob.dispatch_many([{"name": str(n)} for n in range(25)])
     lost = [row.pk for row in rows[::2]]
     redis_db.delete(*(f"rq:job:{Jobman(pk=pk).rq_job_id}" for pk in lost))
-    monkeypatch.setattr(operations, "BATCH_SIZE", 10)
+    monkeypatch.setattr(operations.rows, "BATCH_SIZE", 10)
     executed: list[list[str]] = []
     real_execute = Pipeline.execute
 
@@ -365,8 +368,8 @@ def test_requeue_unpushed__check_redis_asks_with_one_pipeline_per_batch(
     checks = [commands for commands in executed if set(commands) == {"HGETALL"}]
     assert [len(commands) for commands in checks] == [10, 10, 5]
     assert len(executed) == 3  # a dry run pushes nothing
-    assert [job.jobman_id for job in result.jobs] == lost
-    assert not result.pushed
+    assert [job.jobman_id for job in result.done] == lost
+    assert not operations.pushed(result)
 
 
 def test_requeue_unpushed__grace_period_leaves_a_fresh_dispatch_alone() -> None:
@@ -375,22 +378,22 @@ def test_requeue_unpushed__grace_period_leaves_a_fresh_dispatch_alone() -> None:
 
     result = operations.requeue_unpushed()
 
-    assert [job.jobman_id for job in result.pushed] == [old.pk]
-    assert result.pushed[0].pending_since == old.updated_at
+    assert [job.jobman_id for job in operations.pushed(result)] == [old.pk]
+    assert operations.pushed(result)[0].pending_since == old.updated_at
 
 
 def test_requeue_unpushed__limit_and_dry_run(redis_db: redis.Redis) -> None:
     rows = [make_row(JobStatus.PENDING, age=timedelta(minutes=2)) for _ in range(3)]
 
     dry = operations.requeue_unpushed(limit=2, dry_run=True)
-    assert [job.jobman_id for job in dry.jobs] == [rows[0].pk, rows[1].pk]
+    assert [job.jobman_id for job in dry.done] == [rows[0].pk, rows[1].pk]
     assert dry.ok
-    assert not dry.pushed
+    assert not operations.pushed(dry)
     assert redis_db.llen("rq:queue:default") == 0
     assert Jobman.objects.filter(status=JobStatus.PENDING).count() == 3
 
     pushed = operations.requeue_unpushed(limit=2)
-    assert [job.jobman_id for job in pushed.pushed] == [rows[0].pk, rows[1].pk]
+    assert [job.jobman_id for job in operations.pushed(pushed)] == [rows[0].pk, rows[1].pk]
     assert redis_db.llen("rq:queue:default") == 2
 
 
@@ -402,7 +405,7 @@ def test_requeue_unpushed__retrying_row_lost_with_redis_is_scheduled_for_its_tim
 
     result = operations.requeue_unpushed(check_redis=True)
 
-    assert [(job.jobman_id, job.reason) for job in result.pushed] == [
+    assert [(job.jobman_id, job.reason) for job in operations.pushed(result)] == [
         (row.pk, "retrying but missing from Redis")
     ]
     assert redis_db.llen("rq:queue:default") == 0
@@ -415,7 +418,7 @@ def test_requeue_unpushed__check_redis_leaves_jobs_that_are_there() -> None:
 
     result = operations.requeue_unpushed(check_redis=True)
 
-    assert result.jobs == []
+    assert result.done == []
     assert result.ok
 
 
@@ -455,7 +458,7 @@ def test_requeue__named_rows_pushed_when_they_need_it(redis_db: redis.Redis) -> 
 
     result = operations.requeue([fresh_pending.pk, lost.pk, in_redis.pk, running.pk, 999_999])
 
-    assert [(job.jobman_id, job.reason.split(" ")[0]) for job in result.pushed] == [
+    assert [(job.jobman_id, job.reason.split(" ")[0]) for job in operations.pushed(result)] == [
         (fresh_pending.pk, "pending"),
         (lost.pk, "queued"),
     ]
@@ -499,7 +502,7 @@ def test_cancel__queued_job_leaves_its_rq_queue_and_never_runs(redis_db: redis.R
     result = operations.cancel([row.pk])
 
     assert result.ok
-    assert [(job.jobman_id, job.status) for job in result.cancelled] == [(row.pk, "queued")]
+    assert [(job.jobman_id, job.status) for job in result.done] == [(row.pk, "queued")]
     assert redis_db.lrange("rq:queue:default", 0, -1) == [kept.rq_job_id.encode()]
     rq_job = RQJob.fetch(row.rq_job_id, connection=redis_db, serializer=JSONSerializer)
     assert rq_job.get_status() == "canceled"
@@ -538,9 +541,9 @@ def test_cancel__running_and_finished_rows_are_refused_the_others_cancelled() ->
 
     result = operations.cancel([running.pk, pending.pk, completed.pk, 999_999, retrying.pk])
 
-    assert [job.jobman_id for job in result.cancelled] == [pending.pk, retrying.pk]
-    assert [item.id for item in result.refused] == [running.pk, completed.pk]
-    assert result.refused[0].reason == (
+    assert [job.jobman_id for job in result.done] == [pending.pk, retrying.pk]
+    assert [item.id for item in result.skipped] == [running.pk, completed.pk]
+    assert result.skipped[0].reason == (
         f"jobman #{running.pk} (test.hello) is running; only pending, queued or retrying "
         "jobs can be cancelled"
     )
@@ -557,8 +560,8 @@ def test_cancel__redis_unreachable_still_cancels_the_row() -> None:
         result = operations.cancel([row.pk])
 
     assert result.ok
-    assert len(result.rq_errors) == 1
-    assert f"#{row.pk}" in result.rq_errors[0]
+    assert len(result.warnings) == 1
+    assert f"#{row.pk}" in result.warnings[0]
     assert Jobman.objects.get(pk=row.pk).status == JobStatus.CANCELLED
 
 
@@ -572,8 +575,8 @@ def test_cancel_batches__waiting_jobs_leave_redis_finished_batches_are_refused(
 
     result = operations.cancel_batches([batch.pk, finished.pk, 999_999])
 
-    assert result.cancelled == [operations.CancelledBatch(batch.pk, "import", 2, 1)]
-    assert [item.id for item in result.refused] == [finished.pk]
+    assert result.done == [operations.CancelledBatch(batch.pk, "import", 2, 1)]
+    assert [item.id for item in result.skipped] == [finished.pk]
     assert result.unknown == [999_999]
     assert not result.ok
     assert redis_db.lrange("rq:queue:default", 0, -1) == [running.rq_job_id.encode()]
@@ -653,7 +656,7 @@ def test_failed_jobs__most_recent_first_with_the_first_line_of_the_error() -> No
     older = make_failed(age=timedelta(hours=2), error="KeyError: 'sku'\nmore detail")
     newer = make_failed(job_type="test.gives_up", queue="high", error="blog not found")
 
-    listed = operations.failed_jobs()
+    listed = readmodel.failed_jobs()
 
     assert [(info.id, info.jobman_id, info.type, info.queue, info.error) for info in listed] == [
         (newer.pk, newer.jobman_id, "test.gives_up", "high", "blog not found"),
@@ -668,7 +671,7 @@ def test_failed_jobs__filters_and_limit() -> None:
     make_failed(job_type="test.gives_up")
     make_failed(queue="high")
 
-    listed = operations.failed_jobs(job_type="test.always_fails", queue="default", limit=1)
+    listed = readmodel.failed_jobs(job_type="test.always_fails", queue="default", limit=1)
 
     assert [info.id for info in listed] == [wanted.pk]
 
@@ -677,7 +680,7 @@ def test_failed_jobs__without_a_message_the_traceback_names_the_error() -> None:
     failed = make_failed()
     Jobman.objects.filter(pk=failed.jobman_id).update(error_message=None)
 
-    assert operations.failed_jobs()[0].error == "ValueError: this job always fails"
+    assert readmodel.failed_jobs()[0].error == "ValueError: this job always fails"
 
 
 def test_forget__deletes_the_failed_jobs_rows_and_keeps_the_jobs_failed() -> None:
@@ -685,7 +688,7 @@ def test_forget__deletes_the_failed_jobs_rows_and_keeps_the_jobs_failed() -> Non
 
     result = operations.forget([first.pk, 999_999])
 
-    assert (result.forgotten, result.unknown) == ([first.pk], [999_999])
+    assert (result.done, result.unknown) == ([first.pk], [999_999])
     assert list(FailedJob.objects.values_list("pk", flat=True)) == [second.pk]
     assert Jobman.objects.get(pk=first.jobman_id).status == JobStatus.FAILED
 
@@ -710,7 +713,7 @@ def test_status__redis_and_database_for_each_queue() -> None:
     make_failed()
     make_failed(age=timedelta(hours=2))
 
-    report = operations.status()
+    report = readmodel.status()
 
     assert report.redis_ok
     by_name = {queue.name: queue for queue in report.queues}
@@ -732,7 +735,7 @@ def test_status__redis_unreachable_still_reports_the_database() -> None:
     make_row(JobStatus.QUEUED)
 
     with override_settings(RQ_QUEUES=UNREACHABLE):
-        report = operations.status()
+        report = readmodel.status()
 
     assert not report.redis_ok
     assert len(report.redis_errors) == 1
@@ -743,7 +746,7 @@ def test_status__redis_unreachable_still_reports_the_database() -> None:
 def test_status__rows_of_a_queue_no_longer_configured_are_counted() -> None:
     make_row(JobStatus.PENDING, queue="retired")
 
-    report = operations.status()
+    report = readmodel.status()
 
     assert report.queues[-1].name == "retired"
     assert report.queues[-1].redis_error == "not in settings.RQ_QUEUES"
@@ -757,7 +760,7 @@ def test_status__lists_the_workers_of_the_configured_queues(
     workers.append(start_worker("high", "default", "--name", "status-test-worker"))
     wait_for(lambda: Worker.all(connection=redis_db), timeout=30)
 
-    report = operations.status()
+    report = readmodel.status()
 
     assert [(w.name, w.queues) for w in report.workers] == [
         ("status-test-worker", ["high", "default"])
@@ -773,7 +776,7 @@ def test_requeue__a_chain_step_waits_for_the_step_before_it(redis_db: redis.Redi
 
     result = operations.requeue([second.pk, third.pk])
 
-    assert result.pushed == []
+    assert operations.pushed(result) == []
     assert result.skipped == [
         operations.Skipped(
             second.pk,
@@ -790,7 +793,7 @@ def test_requeue__a_chain_step_waits_for_the_step_before_it(redis_db: redis.Redi
 
     Jobman.objects.filter(pk=first.pk).update(status=JobStatus.COMPLETED)
     result = operations.requeue([second.pk])
-    assert [job.jobman_id for job in result.pushed] == [second.pk]
+    assert [job.jobman_id for job in operations.pushed(result)] == [second.pk]
     assert status_of(second) == JobStatus.QUEUED
 
 
@@ -801,10 +804,10 @@ def test_retry_rows__maps_jobman_ids_to_their_failed_jobs_and_names_the_rest() -
 
     result = operations.retry_rows([failure.jobman_id, waiting.pk, forgotten.pk, 987654])
 
-    assert [job.jobman_id for job in result.retried] == [failure.jobman_id]
+    assert [job.jobman_id for job in result.done] == [failure.jobman_id]
     assert [item.reason for item in result.skipped] == [
         f"#{waiting.pk} is queued, not failed",
-        "#987654 no longer exists",
         f"#{forgotten.pk} has no failed_jobs row (it was forgotten), so it cannot be retried",
     ]
+    assert result.unknown == [987654]
     assert Jobman.objects.get(pk=failure.jobman_id).status == JobStatus.QUEUED

@@ -3,7 +3,7 @@ counts and ids; actions that report what they did, through ``operations``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
 from django.contrib import admin, messages
@@ -225,16 +225,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return HttpResponseRedirect(back) if back and safe else None
 
 
-def skipped_lines(what: str, skipped: Sequence[operations.Skipped]) -> list[tuple[int, str]]:
-    if not skipped:
-        return []
-    reasons = [item.reason for item in skipped]
-    return [(messages.WARNING, f"Skipped {plural(len(skipped), what)}: {listing(reasons)}.")]
+def outcome_lines(result: operations.Result[Any], what: str) -> list[tuple[int, str]]:
+    """What every action says after what it did: warnings, the skipped, the unknown ids."""
+    lines = [(messages.WARNING, warning) for warning in result.warnings]
+    if result.skipped:
+        reasons = [item.reason for item in result.skipped]
+        lines.append(
+            (messages.WARNING, f"Skipped {plural(len(reasons), what)}: {listing(reasons)}.")
+        )
+    if result.unknown:
+        prefix = "#" if result.of == "jobman" else ""
+        lines.append(
+            named(messages.WARNING, "No longer exist: ", [f"{prefix}{pk}" for pk in result.unknown])
+        )
+    return lines
 
 
-def retry_lines(result: operations.RetryResult) -> list[tuple[int, str]]:
+def retry_lines(result: operations.Result[operations.RetriedJob]) -> list[tuple[int, str]]:
     lines: list[tuple[int, str]] = []
-    pushed = [job for job in result.retried if job.pushed]
+    pushed = operations.pushed(result)
     if pushed:
         lines.append(
             named(
@@ -253,12 +262,4 @@ def retry_lines(result: operations.RetryResult) -> list[tuple[int, str]]:
                 [f"#{job.jobman_id}" for job in result.unpushed],
             )
         )
-    reasons = [item.reason for item in result.skipped]
-    reasons += [f"failed job {pk} no longer exists" for pk in result.unknown]
-    if reasons:
-        lines.append(
-            (messages.WARNING, f"Skipped {plural(len(reasons), 'job')}: {listing(reasons)}.")
-        )
-    if not lines:
-        lines.append((messages.INFO, "Nothing to retry."))
-    return lines
+    return lines + outcome_lines(result, "job") or [(messages.INFO, "Nothing to retry.")]

@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from jobman import operations
-from jobman.admin.base import ReadOnlyAdmin, skipped_lines
+from jobman.admin.base import ReadOnlyAdmin, outcome_lines
 from jobman.admin.display import (
     admin_url,
     batch_badge,
@@ -19,7 +19,6 @@ from jobman.admin.display import (
     listing,
     local_time,
     moment,
-    named,
     pretty_json,
     status_badge,
 )
@@ -252,27 +251,23 @@ def _callback_state(batch: JobBatch, which: str) -> str:
     return f"dispatched at {local_time(batch.finished_at)}"
 
 
-def cancel_batch_lines(result: operations.BatchCancelResult) -> list[tuple[int, str]]:
+def cancel_batch_lines(
+    result: operations.Result[operations.CancelledBatch],
+) -> list[tuple[int, str]]:
     lines: list[tuple[int, str]] = []
-    if result.cancelled:
+    if result.done:
         described = []
-        for batch in result.cancelled:
+        for batch in result.done:
             text = f"{batch.batch_id}" + (f" ({batch.name})" if batch.name else "")
             text += f": {plural(batch.cancelled, 'waiting job')} cancelled"
             if batch.unfinished:
                 text += f", {batch.unfinished} still running"
             described.append(text)
-        count = len(result.cancelled)
+        count = len(result.done)
         lines.append(
             (
                 messages.SUCCESS,
                 f"Cancelled {count} {'batch' if count == 1 else 'batches'}: {listing(described)}.",
             )
         )
-    lines += [(messages.WARNING, error) for error in result.rq_errors]
-    lines += skipped_lines("batch", result.refused)
-    if result.unknown:
-        lines.append(
-            named(messages.WARNING, "No longer exist: ", [str(pk) for pk in result.unknown])
-        )
-    return lines
+    return lines + outcome_lines(result, "batch")

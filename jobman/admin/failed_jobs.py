@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString
 from jobman import operations
 from jobman.admin.base import (
     ReadOnlyAdmin,
+    outcome_lines,
     retry_lines,
 )
 from jobman.admin.display import (
@@ -105,18 +106,14 @@ class FailedJobAdmin(ReadOnlyAdmin):
         )
 
 
-def forget_lines(result: operations.ForgetResult) -> list[tuple[int, str]]:
+def forget_lines(result: operations.Result[int]) -> list[tuple[int, str]]:
     lines: list[tuple[int, str]] = []
-    if result.forgotten:
+    if result.done:
         lines.append(
             named(
                 messages.SUCCESS,
-                f"Forgot {plural(len(result.forgotten), 'failed job')}: ",
-                [str(pk) for pk in result.forgotten],
+                f"Forgot {plural(len(result.done), 'failed job')}: ",
+                [str(pk) for pk in result.done],
             )
         )
-    if result.unknown:
-        lines.append(
-            named(messages.WARNING, "No longer exist: ", [str(pk) for pk in result.unknown])
-        )
-    return lines
+    return lines + outcome_lines(result, "failed job")

@@ -23,8 +23,8 @@ from rq.serializers import JSONSerializer
 from jobman import bounds, dashboard, notes, operations, queues, registry
 from jobman.admin.base import (
     ReadOnlyAdmin,
+    outcome_lines,
     retry_lines,
-    skipped_lines,
 )
 from jobman.admin.display import (
     admin_url,
@@ -538,14 +538,15 @@ def rq_job_state(row: Jobman) -> str:
     return f"{state.value if state is not None else 'unknown'} in RQ"
 
 
-def requeue_lines(result: operations.RequeueResult) -> list[tuple[int, str]]:
+def requeue_lines(result: operations.Result[operations.RequeuedJob]) -> list[tuple[int, str]]:
     lines: list[tuple[int, str]] = []
-    if result.pushed:
+    pushed = operations.pushed(result)
+    if pushed:
         lines.append(
             named(
                 messages.SUCCESS,
-                f"Pushed {plural(len(result.pushed), 'job')} to Redis: ",
-                [f"#{job.jobman_id} ({job.type})" for job in result.pushed],
+                f"Pushed {plural(len(pushed), 'job')} to Redis: ",
+                [f"#{job.jobman_id} ({job.type})" for job in pushed],
             )
         )
     if result.unpushed:
@@ -556,24 +557,17 @@ def requeue_lines(result: operations.RequeueResult) -> list[tuple[int, str]]:
                 [f"#{job.jobman_id}" for job in result.unpushed],
             )
         )
-    lines += skipped_lines("job", result.skipped)
-    return lines
+    return lines + outcome_lines(result, "job")
 
 
-def cancel_lines(result: operations.CancelResult) -> list[tuple[int, str]]:
+def cancel_lines(result: operations.Result[operations.CancelledJob]) -> list[tuple[int, str]]:
     lines: list[tuple[int, str]] = []
-    if result.cancelled:
+    if result.done:
         lines.append(
             named(
                 messages.SUCCESS,
-                f"Cancelled {plural(len(result.cancelled), 'job')}: ",
-                [f"#{job.jobman_id} ({job.type}, was {job.status})" for job in result.cancelled],
+                f"Cancelled {plural(len(result.done), 'job')}: ",
+                [f"#{job.jobman_id} ({job.type}, was {job.status})" for job in result.done],
             )
         )
-    lines += [(messages.WARNING, error) for error in result.rq_errors]
-    lines += skipped_lines("job", result.refused)
-    if result.unknown:
-        lines.append(
-            named(messages.WARNING, "No longer exist: ", [f"#{pk}" for pk in result.unknown])
-        )
-    return lines
+    return lines + outcome_lines(result, "job")

@@ -3,7 +3,7 @@
 Counts per minute come from SQL (``GROUP BY`` a truncated timestamp, over the last hour's
 rows only, found by index); runtime percentiles are computed in Python over at most
 ``RUNTIME_SAMPLE`` of the latest completions; batches are looked for among the latest
-``BATCH_WINDOW`` only; Redis and worker figures come from ``operations.status()``.
+``BATCH_WINDOW`` only; Redis and worker figures come from ``readmodel.status()``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from django.db.models import Count, F, Q, QuerySet, Subquery
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from jobman import ids, operations
+from jobman import ids
+from jobman.dashboard import readmodel
 from jobman.models import JobBatch, Jobman, JobStatus
 
 # Minutes the throughput chart covers, the current one last.
@@ -137,7 +138,7 @@ def collect(now: datetime | None = None) -> Figures:
     """Gather every figure of the dashboard."""
     now = now or timezone.now()
     since = now.astimezone(UTC).replace(second=0, microsecond=0) - timedelta(minutes=MINUTES - 1)
-    report = operations.status()
+    report = readmodel.status()
     minutes = per_minute(since)
     runtimes, sample, capped = runtimes_by_type(since)
     return Figures(
@@ -157,7 +158,7 @@ def collect(now: datetime | None = None) -> Figures:
         jobs={status: report.jobs.get(status, 0) for status in JobStatus.values},
         latest_failures=[
             Failure(info.id, info.jobman_id, info.type, info.queue, info.failed_at, info.error)
-            for info in operations.failed_jobs(limit=LATEST_FAILURES)
+            for info in readmodel.failed_jobs(limit=LATEST_FAILURES)
         ],
         batches=recent_batches(since),
         redis_errors=report.redis_errors,
@@ -275,7 +276,7 @@ def recent_batches(since: datetime) -> list[BatchFigures]:
     ]
 
 
-def _workers(workers: list[operations.WorkerInfo]) -> list[WorkerFigures]:
+def _workers(workers: list[readmodel.WorkerInfo]) -> list[WorkerFigures]:
     """The workers, with the jobman row each one runs, found in one query."""
     running: dict[str, int] = {}
     for worker in workers:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, NoReturn
 
@@ -15,6 +15,7 @@ from django.core.management.base import (
 )
 from django.utils import timezone
 
+from jobman.operations import Result, Skipped
 from jobman.words import plural
 
 __all__ = ["JobmanCommand", "duration", "ids", "plural", "unknown_ids", "when"]
@@ -41,6 +42,30 @@ class JobmanCommand(BaseCommand):
                 "epilog", "examples:\n" + "\n".join(f"  {example}" for example in self.examples)
             )
         return super().create_parser(prog_name, subcommand, **kwargs)
+
+    def tell(self, verbosity: int, summary: str, lines: Iterable[str]) -> None:
+        """One summary line with ``--verbosity 0``, else a line per thing done."""
+        if verbosity == 0:
+            self.stdout.write(summary)
+        else:
+            for line in lines:
+                self.stdout.write(line)
+
+    def finish(
+        self,
+        result: Result[Any],
+        skipped: Callable[[Skipped], str],
+        unpushed: Sequence[str] = (),
+    ) -> None:
+        """Write an operation's warnings; then, unless all was done, exit 1 naming what was
+        not: its errors, ``unpushed`` lines, each skipped item (as ``skipped`` says it) and the
+        unknown ids."""
+        for warning in result.warnings:
+            self.stderr.write(warning)
+        problems = [*result.errors, *unpushed, *(skipped(item) for item in result.skipped)]
+        if result.unknown:
+            problems.append(unknown_ids(result.of, result.unknown))
+        self.fail_if(problems)
 
     def fail_if(self, problems: Sequence[str]) -> None:
         if problems:

@@ -8,7 +8,7 @@ from django.core.management.base import CommandParser
 
 from jobman import operations
 from jobman.management.arguments import row_id
-from jobman.management.base import JobmanCommand, plural, unknown_ids
+from jobman.management.base import JobmanCommand, plural
 
 
 class Command(JobmanCommand):
@@ -30,18 +30,13 @@ class Command(JobmanCommand):
 
     def handle(self, *args: Any, jobman_ids: list[int], verbosity: int, **options: Any) -> None:
         result = operations.cancel(jobman_ids)
-        if verbosity == 0:
-            self.stdout.write(f"Cancelled {plural(len(result.cancelled), 'job')}.")
-        else:
-            for job in result.cancelled:
-                self.stdout.write(
-                    f"Cancelled jobman #{job.jobman_id} ({job.type}, queue {job.queue}), "
-                    f"which was {job.status}."
-                )
-        for warning in result.rq_errors:
-            self.stderr.write(warning)
-
-        problems = [f"Not cancelled: {item.reason}." for item in result.refused]
-        if result.unknown:
-            problems.append(unknown_ids("jobman", result.unknown))
-        self.fail_if(problems)
+        self.tell(
+            verbosity,
+            f"Cancelled {plural(len(result.done), 'job')}.",
+            (
+                f"Cancelled jobman #{job.jobman_id} ({job.type}, queue {job.queue}), "
+                f"which was {job.status}."
+                for job in result.done
+            ),
+        )
+        self.finish(result, lambda item: f"Not cancelled: {item.reason}.")

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from jobman import operations
+from jobman.dashboard import readmodel
 from jobman.management.arguments import positive_int, queue_name, text
 from jobman.management.base import JobmanCommand, plural, when
 
@@ -41,7 +41,7 @@ class Command(JobmanCommand):
         verbosity: int,
         **options: Any,
     ) -> None:
-        failures = operations.failed_jobs(job_type=job_type, queue=queue, limit=limit)
+        failures = readmodel.failed_jobs(job_type=job_type, queue=queue, limit=limit)
         if verbosity == 0:
             self.stdout.write(f"{plural(len(failures), 'failed job')}.")
             return

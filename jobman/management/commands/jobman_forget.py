@@ -8,7 +8,7 @@ from django.core.management.base import CommandParser
 
 from jobman import operations
 from jobman.management.arguments import row_id
-from jobman.management.base import JobmanCommand, plural, unknown_ids
+from jobman.management.base import JobmanCommand, plural
 
 
 class Command(JobmanCommand):
@@ -25,10 +25,9 @@ class Command(JobmanCommand):
 
     def handle(self, *args: Any, failed_job_ids: list[int], verbosity: int, **options: Any) -> None:
         result = operations.forget(failed_job_ids)
-        if verbosity == 0:
-            self.stdout.write(f"Forgot {plural(len(result.forgotten), 'failed job')}.")
-        else:
-            for pk in result.forgotten:
-                self.stdout.write(f"Forgot failed job {pk}.")
-        if result.unknown:
-            self.fail([unknown_ids("failed job", result.unknown)])
+        self.tell(
+            verbosity,
+            f"Forgot {plural(len(result.done), 'failed job')}.",
+            (f"Forgot failed job {pk}." for pk in result.done),
+        )
+        self.finish(result, lambda item: f"Not forgotten: {item.reason}.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.management.base import CommandParser
@@ -62,28 +62,31 @@ class Command(JobmanCommand):
             limit=limit,
             dry_run=dry_run,
         )
-        done = result.jobs if dry_run else result.pushed
+        done = result.done if dry_run else operations.pushed(result)
         verb = "Would push" if dry_run else "Pushed"
-        if verbosity == 0:
-            self.stdout.write(f"{verb} {plural(len(done), 'job')}.")
-        else:
-            now = timezone.now()
-            for job in done:
-                if job.pending_since is not None:
-                    why = f"pending for {duration((now - job.pending_since).total_seconds())}"
-                else:
-                    why = job.reason
-                self.stdout.write(
-                    f"{verb} jobman #{job.jobman_id} ({job.type}, queue {job.queue}): {why}."
-                )
-            if not result.jobs and not result.skipped and not result.errors:
-                self.stdout.write("No jobs to push.")
+        now = timezone.now()
+        self.tell(
+            verbosity,
+            f"{verb} {plural(len(done), 'job')}.",
+            (
+                f"{verb} jobman #{job.jobman_id} ({job.type}, queue {job.queue}): {_why(job, now)}."
+                for job in done
+            ),
+        )
+        if verbosity and not result.done and not result.skipped and not result.errors:
+            self.stdout.write("No jobs to push.")
+        unpushed = [
+            f"Redis did not take {plural(len(result.unpushed), 'job')} "
+            f"({ids((job.jobman_id for job in result.unpushed), '#')}); they stay as they are."
+        ]
+        self.finish(
+            result,
+            lambda item: f"Did not push jobman #{item.id}: {item.reason}.",
+            unpushed if result.unpushed else [],
+        )
 
-        problems = list(result.errors)
-        if result.unpushed:
-            problems.append(
-                f"Redis did not take {plural(len(result.unpushed), 'job')} "
-                f"({ids((job.jobman_id for job in result.unpushed), '#')}); they stay as they are."
-            )
-        problems += [f"Did not push jobman #{item.id}: {item.reason}." for item in result.skipped]
-        self.fail_if(problems)
+
+def _why(job: operations.RequeuedJob, now: datetime) -> str:
+    if job.pending_since is not None:
+        return f"pending for {duration((now - job.pending_since).total_seconds())}"
+    return job.reason

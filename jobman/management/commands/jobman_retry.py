@@ -8,7 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from jobman import operations
 from jobman.management.arguments import queue_name, row_id_or_all, text
-from jobman.management.base import JobmanCommand, plural, unknown_ids
+from jobman.management.base import JobmanCommand, plural
 
 
 class Command(JobmanCommand):
@@ -59,26 +59,23 @@ class Command(JobmanCommand):
                 raise CommandError("--type and --queue go with `all`, not with ids.")
             result = operations.retry([pk for pk in targets if isinstance(pk, int)])
 
-        pushed = [job for job in result.retried if job.pushed]
-        if verbosity == 0:
-            self.stdout.write(f"Retried {plural(len(pushed), 'failed job')}.")
-        else:
-            for job in pushed:
-                self.stdout.write(
-                    f"Retried failed job {job.failed_job_id}: jobman #{job.jobman_id} "
-                    f"({job.type}, queue {job.queue}) is queued, max_tries now {job.max_tries}."
-                )
-            if not result.retried and not result.skipped and not result.unknown:
-                self.stdout.write("No failed jobs to retry.")
-
-        problems = [
+        pushed = operations.pushed(result)
+        self.tell(
+            verbosity,
+            f"Retried {plural(len(pushed), 'failed job')}.",
+            (
+                f"Retried failed job {job.failed_job_id}: jobman #{job.jobman_id} "
+                f"({job.type}, queue {job.queue}) is queued, max_tries now {job.max_tries}."
+                for job in pushed
+            ),
+        )
+        if verbosity and not result.done and not result.skipped and not result.unknown:
+            self.stdout.write("No failed jobs to retry.")
+        unpushed = [
             f"Retried failed job {job.failed_job_id}, but Redis did not take jobman "
             f"#{job.jobman_id}: it stays pending until jobman_requeue_unpushed pushes it."
             for job in result.unpushed
         ]
-        problems += [
-            f"Failed job {item.id} was not retried: {item.reason}." for item in result.skipped
-        ]
-        if result.unknown:
-            problems.append(unknown_ids("failed job", result.unknown))
-        self.fail_if(problems)
+        self.finish(
+            result, lambda item: f"Failed job {item.id} was not retried: {item.reason}.", unpushed
+        )

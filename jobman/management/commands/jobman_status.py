@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from jobman import operations
+from jobman.dashboard import readmodel
 from jobman.management.base import JobmanCommand, duration, plural
 from jobman.models import JobStatus
 
@@ -27,7 +27,7 @@ class Command(JobmanCommand):
         )
 
     def handle(self, *args: Any, as_json: bool, verbosity: int, **options: Any) -> None:
-        report = operations.status()
+        report = readmodel.status()
         if as_json:
             self.stdout.write(json.dumps(report.as_dict(), indent=2, default=str))
         elif verbosity == 0:
@@ -37,7 +37,7 @@ class Command(JobmanCommand):
                 self.stdout.write(line)
 
 
-def _summary(report: operations.StatusReport) -> str:
+def _summary(report: readmodel.StatusReport) -> str:
     if report.redis_ok:
         waiting = sum(queue.waiting or 0 for queue in report.queues)
         redis = f"{waiting} waiting in Redis, {plural(len(report.workers), 'worker')}"
@@ -49,7 +49,7 @@ def _summary(report: operations.StatusReport) -> str:
     )
 
 
-def _lines(report: operations.StatusReport) -> list[str]:
+def _lines(report: readmodel.StatusReport) -> list[str]:
     lines = ["Queues (Redis)"]
     width = max(len(queue.name) for queue in report.queues) if report.queues else 0
     for queue in report.queues:

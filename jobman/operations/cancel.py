@@ -1,0 +1,134 @@
+"""Cancel: jobs that have not started, and the waiting jobs of batches; Redis is told too."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+from rq.exceptions import InvalidJobOperation
+from rq.job import Job as RQJob
+from rq.job import JobStatus as RQStatus
+from rq.serializers import JSONSerializer
+
+from jobman import followups, queues
+from jobman.models import JobBatch, Jobman, JobStatus
+from jobman.operations.results import Result, Skipped
+from jobman.operations.rows import by_connection, chunks, status_of, unique
+
+
+@dataclass(frozen=True)
+class CancelledJob:
+    jobman_id: int
+    type: str
+    queue: str
+    status: str  # the status it was cancelled from
+
+
+@dataclass(frozen=True)
+class CancelledBatch:
+    batch_id: int
+    name: str
+    cancelled: int  # its jobs cancelled now
+    unfinished: int  # its jobs still running (or not yet counted), which finish on their own
+
+
+def cancel(jobman_ids: Iterable[int]) -> Result[CancelledJob]:
+    """Cancel rows that have not started (pending, queued or retrying).
+
+    A running or finished row is skipped. A cancelled row's RQ job is also taken out of its
+    queue or scheduled registry, so it is not even delivered; should one be delivered
+    anyway, the runner refuses to start a cancelled row. When Redis cannot be told, the
+    rows are cancelled all the same, with a warning.
+    """
+    wanted = unique(jobman_ids)
+    result: Result[CancelledJob] = Result("jobman")
+    for chunk in chunks(wanted):
+        found = Jobman.objects.filter(pk__in=chunk).only(
+            "id", "type", "queue", "status", "chain_id", "chain_position", "batch_id"
+        )
+        rows = {row.pk: row for row in found}
+        cancelled = []
+        for pk in chunk:
+            row = rows.get(pk)
+            if row is None:
+                result.unknown.append(pk)
+            elif Jobman.objects.cancel([pk]):
+                cancelled.append(row)
+                result.done.append(CancelledJob(pk, row.type, row.queue, row.status))
+                row.status = JobStatus.CANCELLED
+                followups.after_finish(row)  # its chain stops, its batch counts it
+            else:
+                result.skipped.append(
+                    Skipped(
+                        pk,
+                        f"jobman #{pk} ({row.type}) is {status_of(pk)}; only pending, queued "
+                        "or retrying jobs can be cancelled",
+                    )
+                )
+        withdraw(cancelled, result.warnings)
+    return result
+
+
+def cancel_batches(batch_ids: Iterable[int]) -> Result[CancelledBatch]:
+    """Cancel the batches ``batch_ids``: their jobs that have not started, as ``cancel`` does.
+
+    Through ``followups.cancel_batch``, so the batch counts them and sends its callbacks as
+    when its jobs end; their RQ jobs are then taken out of Redis. Running jobs finish. A
+    batch that has already finished is skipped: there is nothing left to cancel.
+    """
+    wanted = unique(batch_ids)
+    result: Result[CancelledBatch] = Result("batch")
+    for chunk in chunks(wanted):
+        batches = {batch.pk: batch for batch in JobBatch.objects.filter(pk__in=chunk)}
+        for pk in chunk:
+            batch = batches.get(pk)
+            if batch is None:
+                result.unknown.append(pk)
+                continue
+            if batch.finished_at is not None:
+                finished = batch.finished_at.isoformat(timespec="seconds")
+                result.skipped.append(
+                    Skipped(pk, f"batch {pk} finished at {finished}; nothing is left to cancel")
+                )
+                continue
+            waiting = list(
+                batch.jobs.filter(status__in=JobStatus.waiting()).values_list("pk", flat=True)
+            )
+            cancelled = followups.cancel_batch(batch)
+            for ids in chunks(waiting):
+                # Whoever cancelled them, cancelled rows have no business in Redis.
+                rows = Jobman.objects.filter(pk__in=ids, status=JobStatus.CANCELLED)
+                withdraw(list(rows.only("id", "queue")), result.warnings)
+            unfinished = JobBatch.objects.filter(pk=pk).values_list("pending", flat=True).first()
+            result.done.append(CancelledBatch(pk, batch.name, cancelled, unfinished or 0))
+    return result
+
+
+def withdraw(rows: list[Jobman], warnings: list[str]) -> None:
+    """Take cancelled rows' jobs out of RQ's queues and scheduled registries, marked canceled."""
+    for connection, group in by_connection(rows):
+        try:
+            jobs = RQJob.fetch_many(
+                [row.rq_job_id for row in group], connection=connection, serializer=JSONSerializer
+            )
+            with connection.pipeline() as pipeline:
+                for row, job in zip(group, jobs, strict=True):
+                    queue = queues.get_queue(row.queue)
+                    pipeline.lrem(queue.key, 0, row.rq_job_id)  # every copy in the list
+                    queue.scheduled_job_registry.remove(row.rq_job_id, pipeline=pipeline)
+                    # A job a worker has already taken is left to the runner, which refuses it.
+                    if job is not None and job.get_status(refresh=False) in (
+                        RQStatus.QUEUED,
+                        RQStatus.SCHEDULED,
+                    ):
+                        with contextlib.suppress(InvalidJobOperation):
+                            job.cancel(pipeline=pipeline)
+                pipeline.execute()
+        except RedisError as error:
+            warnings.append(
+                "Could not take job(s) "
+                + ", ".join(f"#{row.pk}" for row in group)
+                + f" out of Redis ({error}); they are cancelled and workers will skip them."
+            )
