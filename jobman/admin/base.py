@@ -3,7 +3,7 @@ counts and ids; actions that report what they did, through ``operations``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from django.contrib import admin, messages
@@ -241,25 +241,30 @@ def outcome_lines(result: operations.Result[Any], what: str) -> list[tuple[int, 
     return lines
 
 
+def done_lines(verb: str, labels: list[str], what: str = "job") -> list[tuple[int, str]]:
+    """``Cancelled 2 jobs: #4 (...), #5 (...)``, or nothing when nothing was done."""
+    if not labels:
+        return []
+    return [named(messages.SUCCESS, f"{verb.format(plural(len(labels), what))}: ", labels)]
+
+
+def unpushed_lines(level: int, text: str, jobs: Sequence[Any]) -> list[tuple[int, str]]:
+    """The jobs Redis could not take, by id: ``text`` is formatted with their count."""
+    if not jobs:
+        return []
+    return [
+        named(level, text.format(plural(len(jobs), "job")), [f"#{job.jobman_id}" for job in jobs])
+    ]
+
+
 def retry_lines(result: operations.Result[operations.RetriedJob]) -> list[tuple[int, str]]:
-    lines: list[tuple[int, str]] = []
-    pushed = operations.pushed(result)
-    if pushed:
-        lines.append(
-            named(
-                messages.SUCCESS,
-                f"Retried {plural(len(pushed), 'job')}: ",
-                [f"#{job.jobman_id} ({job.type})" for job in pushed],
-            )
-        )
-    if result.unpushed:
-        lines.append(
-            named(
-                messages.WARNING,
-                f"{plural(len(result.unpushed), 'job')} will run again but "
-                "Redis could not take them now; they wait as pending until "
-                "`manage.py jobman_requeue_unpushed` pushes them: ",
-                [f"#{job.jobman_id}" for job in result.unpushed],
-            )
-        )
+    lines = done_lines(
+        "Retried {}", [f"#{job.jobman_id} ({job.type})" for job in operations.pushed(result)]
+    )
+    lines += unpushed_lines(
+        messages.WARNING,
+        "{} will run again but Redis could not take them now; they wait as pending until "
+        "`manage.py jobman_requeue_unpushed` pushes them: ",
+        result.unpushed,
+    )
     return lines + outcome_lines(result, "job") or [(messages.INFO, "Nothing to retry.")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
@@ -14,19 +14,18 @@ from django.utils.safestring import SafeString
 from jobman import operations
 from jobman.admin.base import (
     ReadOnlyAdmin,
+    done_lines,
     outcome_lines,
     retry_lines,
 )
 from jobman.admin.display import (
     admin_url,
     first_line,
-    named,
     preformatted,
     pretty_json,
 )
 from jobman.admin.filters import FailedJobTypeFilter, QueueFilter
 from jobman.models import FailedJob
-from jobman.words import plural
 
 
 @admin.register(FailedJob)
@@ -107,13 +106,5 @@ class FailedJobAdmin(ReadOnlyAdmin):
 
 
 def forget_lines(result: operations.Result[int]) -> list[tuple[int, str]]:
-    lines: list[tuple[int, str]] = []
-    if result.done:
-        lines.append(
-            named(
-                messages.SUCCESS,
-                f"Forgot {plural(len(result.done), 'failed job')}: ",
-                [str(pk) for pk in result.done],
-            )
-        )
-    return lines + outcome_lines(result, "failed job")
+    labels = [str(pk) for pk in result.done]
+    return done_lines("Forgot {}", labels, "failed job") + outcome_lines(result, "failed job")

@@ -23,8 +23,10 @@ from rq.serializers import JSONSerializer
 from jobman import bounds, dashboard, notes, operations, queues, registry
 from jobman.admin.base import (
     ReadOnlyAdmin,
+    done_lines,
     outcome_lines,
     retry_lines,
+    unpushed_lines,
 )
 from jobman.admin.display import (
     admin_url,
@@ -37,7 +39,6 @@ from jobman.admin.display import (
     format_span,
     local_time,
     moment,
-    named,
     preformatted,
     pretty_json,
     run_seconds,
@@ -52,7 +53,6 @@ from jobman.admin.filters import (
 )
 from jobman.jobs import JobmanJob
 from jobman.models import JobBatch, Jobman, JobStatus
-from jobman.words import plural
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldsetSpec
@@ -539,35 +539,16 @@ def rq_job_state(row: Jobman) -> str:
 
 
 def requeue_lines(result: operations.Result[operations.RequeuedJob]) -> list[tuple[int, str]]:
-    lines: list[tuple[int, str]] = []
-    pushed = operations.pushed(result)
-    if pushed:
-        lines.append(
-            named(
-                messages.SUCCESS,
-                f"Pushed {plural(len(pushed), 'job')} to Redis: ",
-                [f"#{job.jobman_id} ({job.type})" for job in pushed],
-            )
-        )
-    if result.unpushed:
-        lines.append(
-            named(
-                messages.ERROR,
-                f"Redis could not take {plural(len(result.unpushed), 'job')}; they stay pending: ",
-                [f"#{job.jobman_id}" for job in result.unpushed],
-            )
-        )
+    lines = done_lines(
+        "Pushed {} to Redis",
+        [f"#{job.jobman_id} ({job.type})" for job in operations.pushed(result)],
+    )
+    lines += unpushed_lines(
+        messages.ERROR, "Redis could not take {}; they stay pending: ", result.unpushed
+    )
     return lines + outcome_lines(result, "job")
 
 
 def cancel_lines(result: operations.Result[operations.CancelledJob]) -> list[tuple[int, str]]:
-    lines: list[tuple[int, str]] = []
-    if result.done:
-        lines.append(
-            named(
-                messages.SUCCESS,
-                f"Cancelled {plural(len(result.done), 'job')}: ",
-                [f"#{job.jobman_id} ({job.type}, was {job.status})" for job in result.done],
-            )
-        )
-    return lines + outcome_lines(result, "job")
+    labels = [f"#{job.jobman_id} ({job.type}, was {job.status})" for job in result.done]
+    return done_lines("Cancelled {}", labels) + outcome_lines(result, "job")
