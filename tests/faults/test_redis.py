@@ -114,7 +114,8 @@ def test_redis_outage__during_a_burst_of_dispatches() -> None:
         **found.figures(),
     )
     assert unpushed >= start_at - stop_at  # every dispatch while Redis was away
-    assert found.stuck == found.lost == found.run_twice == found.double_claims == []
+    named = (found.stuck, found.lost, found.run_twice, found.double_claims)
+    assert named == ([], [], [], []), f"stuck, lost, run twice, double claims: {named}"
     assert Execution.objects.filter(jobman_id__in=pks, kind="handle").count() == count
 
 
