@@ -1,5 +1,6 @@
-"""Read py-spy's raw samples (``--format raw --idle --subprocesses``): where a worker's
-wall-clock time goes, per job, in the worker process and in its work-horses.
+"""Profiles: py-spy recording a worker (``start_pyspy``), and reading its raw samples
+(``--format raw --idle --subprocesses``): where a worker's wall-clock time goes, per job,
+in the worker process and in its work-horses; and the top of a cProfile dump.
 
 A raw line is ``frame;frame;...;leaf COUNT``; with ``--subprocesses`` each stack starts
 with ``process PID:"command"`` frames, one per level of the process tree, so a horse's
@@ -10,10 +11,14 @@ are counted: the pubsub thread of an RQ worker sleeps on its socket the whole ti
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-RATE = 500  # samples per second, as bench.suite starts py-spy
+RATE = 500  # samples per second, as start_pyspy records them
 
 # Inclusive time of these functions is reported per job: label -> pattern of a frame.
 KEY_FRAMES: dict[str, str] = {
@@ -38,6 +43,37 @@ KEY_FRAMES: dict[str, str] = {
 }
 _KEY_RES = {label: re.compile(pattern) for label, pattern in KEY_FRAMES.items()}
 _PROCESS = re.compile(r"^process (\d+):")
+
+
+def pyspy_binary() -> str | None:
+    here = Path(sys.executable).parent / "py-spy"
+    return str(here) if here.exists() else shutil.which("py-spy")
+
+
+def start_pyspy(pid: int, output: str) -> subprocess.Popen[bytes]:
+    """Sample process ``pid`` and its children (the work-horses) until it exits."""
+    binary = pyspy_binary()
+    if binary is None:
+        raise RuntimeError("py-spy is not installed")
+    return subprocess.Popen(
+        [
+            binary,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(RATE),
+            "--format",
+            "raw",
+            "--idle",
+            "--nonblocking",
+            "--subprocesses",
+            "--output",
+            output,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _short(frame: str) -> str:

@@ -10,6 +10,8 @@ for a line on stdin, then runs a burst worker until the queue is empty and print
 ``RESULT <json>``: wall-clock start and end, elapsed seconds, jobs done and its RSS.
 Start-up (interpreter, Django, worker construction) is thus left out, identically for
 both; ``work()`` itself, with RQ's registration and teardown, is timed for both.
+
+``WorkerProcess`` is the other end: the suite starts one with it and speaks the protocol.
 """
 
 from __future__ import annotations
@@ -18,10 +20,15 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
+from queue import Empty, SimpleQueue
 
-QUEUE = "default"
+from bench.processes import stop_process
+from bench.common import QUEUE, ROOT, process_env
 
 
 def build_worker(system: str, worker_class: str) -> object:
@@ -158,6 +165,64 @@ def main(argv: list[str] | None = None) -> int:
     }
     print("RESULT " + json.dumps(result), flush=True)
     return 0
+
+
+class WorkerProcess:
+    """A ``python -m bench.workerproc`` process, spoken to line by line.
+
+    Its stdout is read by a thread into a queue, so that waiting for a line can time out;
+    its stderr is appended to ``log_path``.
+    """
+
+    def __init__(
+        self, arguments: list[str], env: dict[str, str] | None, log_path: Path
+    ) -> None:
+        self.log_file = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.workerproc", *arguments],
+            cwd=ROOT,
+            env=process_env(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log_file,
+            text=True,
+        )
+        self.pid = self.process.pid
+        self.lines: SimpleQueue[str | None] = SimpleQueue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)  # the process closed its stdout: it has exited
+
+    def expect(self, prefix: str, timeout: float) -> str:
+        """Wait for the line that starts with ``prefix``; return the rest of it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except Empty:
+                raise TimeoutError(
+                    f"worker {self.pid} did not say {prefix} in {timeout:.0f} s"
+                ) from None
+            if line is None:
+                raise RuntimeError(
+                    f"worker {self.pid} exited (code {self.process.wait()}) before {prefix}; "
+                    f"see {self.log_file.name}"
+                )
+            if line.startswith(prefix):
+                return line[len(prefix) :].strip()
+
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write("GO\n")
+        self.process.stdin.flush()
+
+    def stop(self) -> None:
+        stop_process(self.process)
+        self.log_file.close()
 
 
 if __name__ == "__main__":
