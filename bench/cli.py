@@ -26,7 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, services
-from bench.suite import DEFAULT_SECTIONS, ROOT, SECTIONS, Config
+from bench.common import ROOT, process_env
+from bench.config import Config
+from bench.processes import stop_process
+from bench.sections import DEFAULT_SECTIONS, SECTIONS
 
 SUITE_TIMEOUT = 3 * 3600
 
@@ -76,7 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a count, e.g. --set fill_rows=200000 (see bench.suite.Config)",
+        help="override a count, e.g. --set fill_rows=200000 (see bench.config.Config)",
     )
     args = parser.parse_args(argv)
     unknown = set(args.sections.split(",")) - set(SECTIONS)
@@ -98,13 +101,20 @@ def build_config(args: argparse.Namespace) -> Config:
     for item in args.set:
         key, _, value = item.partition("=")
         if key not in names:
-            raise SystemExit(f"--set: unknown count {key!r}; see bench.suite.Config")
+            raise SystemExit(f"--set: unknown count {key!r}; see bench.config.Config")
         current = getattr(config, key)
         if isinstance(current, list):
             setattr(config, key, value.split(","))
         else:
             setattr(config, key, type(current)(value))
     return config
+
+
+def _git(*args: str) -> str:
+    """The output of ``git ARGS`` in the project, stripped."""
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def machine() -> dict[str, Any]:
@@ -125,20 +135,8 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "jobman"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        head = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "jobman")
         info["jobman_commit"] = head + (" + uncommitted changes in jobman/" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         pass
@@ -155,26 +153,16 @@ def run_suite(
     config_path = workdir / f"config-{engine}.json"
     out_path = workdir / f"result-{engine}.json"
     config_path.write_text(json.dumps(asdict(config)))
-    env = {
-        **os.environ,
-        **db.env(),
-        "JOBMAN_BENCH_REDIS_URL": redis.url,
-        "JOBMAN_BENCH_REDIS_OWNER": redis.owner,
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = process_env(
+        {**db.env(), "JOBMAN_BENCH_REDIS_URL": redis.url, "JOBMAN_BENCH_REDIS_OWNER": redis.owner}
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.suite", str(config_path), str(out_path)], cwd=ROOT, env=env
     )
     try:
         code = process.wait(SUITE_TIMEOUT)
     except BaseException:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=30)
         raise
     if code != 0:
         raise RuntimeError(f"the {engine} suite failed (exit code {code}); see its output above")

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from bench.processes import stop_process
 from tests.support import services as test_services
 
 CANDIDATE_DBS = [int(n) for n in os.environ.get("JOBMAN_BENCH_REDIS_DB", "9,8,7").split(",")]
@@ -109,12 +110,7 @@ class RedisHandle:
                 self.client().delete(SENTINEL_KEY)
         finally:
             if self.process is not None:
-                self.process.terminate()
-                try:
-                    self.process.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
+                stop_process(self.process)
             if self.directory:
                 shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from queue import Empty, SimpleQueue
 
-from bench.processes import stop_process
 from bench.common import QUEUE, ROOT, process_env
+from bench.processes import stop_process
 
 
 def build_worker(system: str, worker_class: str) -> object:
@@ -171,12 +171,12 @@ class WorkerProcess:
     """A ``python -m bench.workerproc`` process, spoken to line by line.
 
     Its stdout is read by a thread into a queue, so that waiting for a line can time out;
-    its stderr is appended to ``log_path``.
+    its stderr is appended to ``log_path``. The tests' ``start_worker`` cannot serve here:
+    it runs ``jobman_work`` with the test settings and its output goes to a file, while
+    this process needs ``bench.settings``, a line on stdin to start, and stdout read back.
     """
 
-    def __init__(
-        self, arguments: list[str], env: dict[str, str] | None, log_path: Path
-    ) -> None:
+    def __init__(self, arguments: list[str], env: dict[str, str] | None, log_path: Path) -> None:
         self.log_file = log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.workerproc", *arguments],
