@@ -231,11 +231,16 @@ class JobmanWorkerMixin:
         super().main_work_horse(job, queue)  # type: ignore[misc]
 
     def monitor_work_horse(self, job: Job, queue: Queue) -> None:
-        super().monitor_work_horse(job, queue)  # type: ignore[misc]
+        # In a finally: RQ's look at the job after a horse that could not file it (Redis
+        # away) raises, and the worker quits. A completed attempt lost then would leave
+        # the row `running`, for the reaper to run again.
         try:
-            self._record_handed_back()
+            super().monitor_work_horse(job, queue)  # type: ignore[misc]
         finally:
-            keep_usable_connections()
+            try:
+                self._record_handed_back()
+            finally:
+                keep_usable_connections()
 
     def _claim_ahead(self, job: Job) -> Jobman | None:
         """Claim the job's row for the horse; None leaves the claim to the horse."""

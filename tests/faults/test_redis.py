@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,7 +40,7 @@ from tests.support.helpers import (
     stop_worker,
     wait_for,
 )
-from tests.testapp.jobs import BackoffJob, FaultJob, SleepyJob
+from tests.testapp.jobs import BackoffJob, FaultJob, SleepyJob, WaitsForGoJob
 from tests.testapp.models import Execution
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]
@@ -117,6 +118,41 @@ def test_redis_outage__during_a_burst_of_dispatches() -> None:
     named = (found.stuck, found.lost, found.run_twice, found.double_claims)
     assert named == ([], [], [], []), f"stuck, lost, run twice, double claims: {named}"
     assert Execution.objects.filter(jobman_id__in=pks, kind="handle").count() == count
+
+
+@pytest.mark.worker
+@pytest.mark.parametrize("worker_class", ["fork", "simple"])
+def test_redis_stops_while_a_job_runs__its_completed_attempt_is_written(
+    worker_class: str, tmp_path: Path
+) -> None:
+    """Redis stops while handle() runs and is still away when it returns, so RQ cannot
+    file the job and the worker quits. The attempt's outcome is written to the row
+    before that: the row is not left `running`, for the reaper to run the job again."""
+    go = tmp_path / "go"
+    with throwaway_redis(persistent=True) as server:
+        fleet = Fleet(env={**quick_env(), **server.env()})
+        try:
+            fleet.start("--worker-class", worker_class)
+            row = WaitsForGoJob.dispatch({"go": str(go), "wait": 20})
+            wait_for(lambda: Execution.objects.filter(jobman_id=row.pk).exists(), timeout=30)
+            server.stop()
+            go.touch()
+            try:
+                wait_for(
+                    lambda: Jobman.objects.filter(pk=row.pk, status=JobStatus.COMPLETED).exists(),
+                    timeout=15,
+                )
+            except AssertionError:
+                row.refresh_from_db()
+                raise AssertionError(
+                    f"row {row.status}, not completed:\n{fleet.output()[-4000:]}"
+                ) from None
+            server.start()
+        finally:
+            fleet.stop_all()
+    row.refresh_from_db()
+    runs = Execution.objects.filter(jobman_id=row.pk, kind="handle")
+    assert (row.attempts, row.completed_code, runs.count()) == (1, "went", 1)
 
 
 # Scenario 4
