@@ -1,4 +1,4 @@
-"""How jobman counts things to a person, in the admin and the commands alike."""
+"""How jobman counts things and time to a person, in the admin and the commands alike."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from collections.abc import Sequence
 
 # Items a listing names one by one; the rest are counted.
 LISTED = 10
+
+# The units a span of time is told in, largest first, with their length in seconds.
+TIME_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
 
 
 def plural(count: int, singular: str, plural_: str | None = None) -> str:
@@ -18,3 +21,12 @@ def listing(items: Sequence[str], limit: int = LISTED) -> str:
     shown = ", ".join(items[:limit])
     more = len(items) - limit
     return shown + (f" and {more} more" if more > 0 else "")
+
+
+def duration(seconds: float) -> str:
+    """A number of seconds, rounded, in the largest unit of which it holds at least two:
+    ``45 s``, ``12 min``, ``3 h``, ``2 d``."""
+    for unit, size in TIME_UNITS[:-1]:
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"

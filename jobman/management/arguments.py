@@ -1,7 +1,8 @@
-"""Argument types for jobman's commands: each refuses a bad value with a message naming it.
+"""The arguments of jobman's commands: their types, and those several commands take.
 
-The limits live in ``jobman.bounds``; these wrap them for argparse, which prefixes the
-message with the option (``argument --days: ...``) and exits 2.
+Each type refuses a bad value with a message naming it. The limits live in ``jobman.bounds``;
+the types wrap them for argparse, which prefixes the message with the option
+(``argument --days: ...``) and exits 2.
 """
 
 from __future__ import annotations
@@ -76,3 +77,34 @@ def queue_name(value: str) -> str:
     if value not in queues.configured_queues():
         raise argparse.ArgumentTypeError(str(queues.unknown_queue_error(value)))
     return value
+
+
+# Arguments more than one command takes, stated once so that they parse and read alike.
+
+
+def ids(
+    parser: argparse.ArgumentParser,
+    dest: str,
+    help: str,
+    type: Callable[[str], object] = row_id,
+) -> None:
+    """The ids a command acts on: one or more, each shown as ``ID`` in the usage line."""
+    parser.add_argument(dest, nargs="+", type=type, metavar="ID", help=help)
+
+
+def job_filters(parser: argparse.ArgumentParser, only: str = "Only jobs") -> None:
+    """``--type`` (into ``job_type``) and ``--queue``: ``only`` of this type, of this queue."""
+    parser.add_argument(
+        "--type", dest="job_type", metavar="TYPE", type=text, help=f"{only} of this type."
+    )
+    parser.add_argument("--queue", type=queue_name, help=f"{only} of this queue.")
+
+
+def limit(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--limit``: at most this many; unlimited when not given."""
+    parser.add_argument("--limit", type=positive_int, help=help)
+
+
+def flag(parser: argparse.ArgumentParser, name: str, help: str, dest: str | None = None) -> None:
+    """An option that is off unless given, such as ``--dry-run``."""
+    parser.add_argument(name, action="store_true", dest=dest, help=help)

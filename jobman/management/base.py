@@ -16,7 +16,7 @@ from django.core.management.base import (
 from django.utils import timezone
 
 from jobman.operations import Result, Skipped
-from jobman.words import plural
+from jobman.words import duration, plural
 
 __all__ = ["JobmanCommand", "duration", "ids", "plural", "unknown_ids", "when"]
 
@@ -50,6 +50,12 @@ class JobmanCommand(BaseCommand):
         else:
             for line in lines:
                 self.stdout.write(line)
+
+    def tell_if_none(self, verbosity: int, result: Result[Any], message: str) -> None:
+        """``message`` when the operation found nothing to act on; with ``--verbosity 0`` the
+        summary's count of 0 says so already."""
+        if verbosity and not (result.done or result.skipped or result.unknown or result.errors):
+            self.stdout.write(message)
 
     def finish(
         self,
@@ -90,14 +96,3 @@ def when(moment: datetime | None) -> str:
     if moment is None:
         return "-"
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def duration(seconds: float) -> str:
-    """A number of seconds as a person reads it: 45 s, 12 min, 3 h, 2 d."""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} d"

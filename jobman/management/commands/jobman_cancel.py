@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from jobman import operations
-from jobman.management.arguments import row_id
+from jobman.management import arguments
 from jobman.management.base import JobmanCommand, plural
 
 
@@ -20,13 +20,7 @@ class Command(JobmanCommand):
     examples = ("manage.py jobman_cancel 42", "manage.py jobman_cancel 42 43 44")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "jobman_ids",
-            nargs="+",
-            type=row_id,
-            metavar="ID",
-            help="jobman ids (of the jobmans table).",
-        )
+        arguments.ids(parser, "jobman_ids", "jobman ids (of the jobmans table).")
 
     def handle(self, *args: Any, jobman_ids: list[int], verbosity: int, **options: Any) -> None:
         result = operations.cancel(jobman_ids)

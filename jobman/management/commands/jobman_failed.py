@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from jobman.dashboard import readmodel
-from jobman.management.arguments import positive_int, queue_name, text
+from jobman.management import arguments
 from jobman.management.base import JobmanCommand, plural, when
 
 # Characters of an error shown in the table; the admin shows all of it.
@@ -26,11 +26,8 @@ class Command(JobmanCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--type", dest="job_type", metavar="TYPE", type=text, help="Only jobs of this type."
-        )
-        parser.add_argument("--queue", type=queue_name, help="Only jobs of this queue.")
-        parser.add_argument("--limit", type=positive_int, help="Show at most this many.")
+        arguments.job_filters(parser)
+        arguments.limit(parser, "Show at most this many.")
 
     def handle(
         self,

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from jobman import operations
-from jobman.management.arguments import row_id
+from jobman.management import arguments
 from jobman.management.base import JobmanCommand, plural
 
 
@@ -19,9 +19,7 @@ class Command(JobmanCommand):
     examples = ("manage.py jobman_forget 5", "manage.py jobman_forget 5 7 9")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "failed_job_ids", nargs="+", type=row_id, metavar="ID", help="failed_jobs ids."
-        )
+        arguments.ids(parser, "failed_job_ids", "failed_jobs ids.")
 
     def handle(self, *args: Any, failed_job_ids: list[int], verbosity: int, **options: Any) -> None:
         result = operations.forget(failed_job_ids)

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from jobman import operations
-from jobman.management.arguments import days, positive_int
+from jobman.management import arguments
 from jobman.management.base import JobmanCommand, plural, when
 
 
@@ -27,19 +27,17 @@ class Command(JobmanCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--days",
-            type=days,
+            type=arguments.days,
             default=180,
             help="Delete jobs created more than this many days ago (default: 180).",
         )
         parser.add_argument(
             "--batch-size",
-            type=positive_int,
+            type=arguments.positive_int,
             default=1000,
             help="Jobs deleted per transaction (default: 1000).",
         )
-        parser.add_argument(
-            "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
-        )
+        arguments.flag(parser, "--dry-run", "Count what would be deleted; delete nothing.")
 
     def handle(
         self,

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobman import conf, reaper
+from jobman.management import arguments
 
 
 class Command(BaseCommand):
@@ -18,9 +19,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--dry-run", action="store_true", help="Say what would be reaped; change nothing."
-        )
+        arguments.flag(parser, "--dry-run", "Say what would be reaped; change nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         found = reaper.reap(dry_run=options["dry_run"])

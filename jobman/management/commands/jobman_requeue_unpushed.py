@@ -9,7 +9,7 @@ from django.core.management.base import CommandParser
 from django.utils import timezone
 
 from jobman import operations
-from jobman.management.arguments import positive_int, seconds
+from jobman.management import arguments
 from jobman.management.base import JobmanCommand, duration, ids, plural
 
 
@@ -30,21 +30,19 @@ class Command(JobmanCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--older-than",
-            type=seconds,
+            type=arguments.seconds,
             default=60,
             metavar="SECONDS",
             help="Only jobs pending for longer than this (default: 60), so a dispatch's own "
             "push on commit is never raced.",
         )
-        parser.add_argument(
+        arguments.flag(
+            parser,
             "--check-redis",
-            action="store_true",
-            help="Also push queued and retrying jobs whose RQ job no longer exists in Redis.",
+            "Also push queued and retrying jobs whose RQ job no longer exists in Redis.",
         )
-        parser.add_argument("--limit", type=positive_int, help="Push at most this many jobs.")
-        parser.add_argument(
-            "--dry-run", action="store_true", help="Say what would be pushed; push nothing."
-        )
+        arguments.limit(parser, "Push at most this many jobs.")
+        arguments.flag(parser, "--dry-run", "Say what would be pushed; push nothing.")
 
     def handle(
         self,
@@ -73,8 +71,7 @@ class Command(JobmanCommand):
                 for job in done
             ),
         )
-        if verbosity and not result.done and not result.skipped and not result.errors:
-            self.stdout.write("No jobs to push.")
+        self.tell_if_none(verbosity, result, "No jobs to push.")
         unpushed = [
             f"Redis did not take {plural(len(result.unpushed), 'job')} "
             f"({ids((job.jobman_id for job in result.unpushed), '#')}); they stay as they are."

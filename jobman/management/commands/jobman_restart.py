@@ -9,7 +9,7 @@ from rq.command import send_shutdown_command
 from rq.worker import Worker
 
 from jobman import queues
-from jobman.management.arguments import queue_name
+from jobman.management import arguments
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--queue",
             action="append",
-            type=queue_name,
+            type=arguments.queue_name,
             metavar="QUEUE",
             help="Only workers serving this queue (repeatable). Default: every queue.",
         )

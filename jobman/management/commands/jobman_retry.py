@@ -7,7 +7,7 @@ from typing import Any, Literal
 from django.core.management.base import CommandError, CommandParser
 
 from jobman import operations
-from jobman.management.arguments import queue_name, row_id_or_all, text
+from jobman.management import arguments
 from jobman.management.base import JobmanCommand, plural
 
 
@@ -25,21 +25,10 @@ class Command(JobmanCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "targets",
-            nargs="+",
-            type=row_id_or_all,
-            metavar="ID",
-            help="failed_jobs ids to retry, or `all`.",
+        arguments.ids(
+            parser, "targets", "failed_jobs ids to retry, or `all`.", type=arguments.row_id_or_all
         )
-        parser.add_argument(
-            "--type",
-            dest="job_type",
-            metavar="TYPE",
-            type=text,
-            help="With `all`: only jobs of this type.",
-        )
-        parser.add_argument("--queue", type=queue_name, help="With `all`: only jobs of this queue.")
+        arguments.job_filters(parser, only="With `all`: only jobs")
 
     def handle(
         self,
@@ -69,8 +58,7 @@ class Command(JobmanCommand):
                 for job in pushed
             ),
         )
-        if verbosity and not result.done and not result.skipped and not result.unknown:
-            self.stdout.write("No failed jobs to retry.")
+        self.tell_if_none(verbosity, result, "No failed jobs to retry.")
         unpushed = [
             f"Retried failed job {job.failed_job_id}, but Redis did not take jobman "
             f"#{job.jobman_id}: it stays pending until jobman_requeue_unpushed pushes it."

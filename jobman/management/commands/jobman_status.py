@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from jobman.dashboard import readmodel
+from jobman.management import arguments
 from jobman.management.base import JobmanCommand, duration, plural
 from jobman.models import JobStatus
 
@@ -22,9 +23,7 @@ class Command(JobmanCommand):
     examples = ("manage.py jobman_status", "manage.py jobman_status --json")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--json", action="store_true", dest="as_json", help="Print the report as JSON."
-        )
+        arguments.flag(parser, "--json", "Print the report as JSON.", dest="as_json")
 
     def handle(self, *args: Any, as_json: bool, verbosity: int, **options: Any) -> None:
         report = readmodel.status()

@@ -11,7 +11,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from jobman import conf, queues
-from jobman.management.arguments import positive_int, queue_name, text, worker_class
+from jobman.management import arguments
 
 # Seconds between two tries to reach Redis at start-up: doubling, up to the last.
 REDIS_WAITS = (1, 2, 4, 8, 16, 30)
@@ -27,36 +27,40 @@ class Command(BaseCommand):
         parser.add_argument(
             "queues",
             nargs="*",
-            type=queue_name,
+            type=arguments.queue_name,
             metavar="QUEUE",
             help="Queues of RQ_QUEUES to serve, highest priority first "
             "(default: JOBMAN's DEFAULT_QUEUE).",
         )
-        parser.add_argument("--burst", action="store_true", help="Quit when the queues are empty.")
+        arguments.flag(parser, "--burst", "Quit when the queues are empty.")
         parser.add_argument(
             "--worker-class",
             default="fork",
-            type=worker_class,
+            type=arguments.worker_class,
             help="'fork' (RQ's forking Worker, the default), 'simple' (SimpleWorker: no fork) "
             "or the dotted path of an RQ worker class.",
         )
-        parser.add_argument("--max-jobs", type=positive_int, help="Quit after this many jobs.")
+        parser.add_argument(
+            "--max-jobs", type=arguments.positive_int, help="Quit after this many jobs."
+        )
         parser.add_argument(
             "--max-idle",
-            type=positive_int,
+            type=arguments.positive_int,
             metavar="SECONDS",
             help="Quit after being idle this many seconds.",
         )
-        parser.add_argument("--name", type=text, help="Worker name (default: host.pid.random).")
         parser.add_argument(
-            "--no-wait",
-            action="store_true",
-            help="Exit (code 1) when Redis does not answer at start-up, instead of waiting for it.",
+            "--name", type=arguments.text, help="Worker name (default: host.pid.random)."
         )
-        parser.add_argument(
+        arguments.flag(
+            parser,
+            "--no-wait",
+            "Exit (code 1) when Redis does not answer at start-up, instead of waiting for it.",
+        )
+        arguments.flag(
+            parser,
             "--without-scheduler",
-            action="store_true",
-            help="Do not run RQ's scheduler, which starts delayed jobs and retries after backoff.",
+            "Do not run RQ's scheduler, which starts delayed jobs and retries after backoff.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
