@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from jobman import notes, queues, registry
 from jobman.models import JobBatch, Jobman, JobStatus
+from jobman.models.transitions import CANCEL
 
 logger = logging.getLogger("jobman")
 
@@ -35,17 +36,16 @@ def _next_in_chain(row: Jobman) -> None:
         following = later.filter(chain_position=position + 1, status=JobStatus.PENDING)
         queues.push(list(following))
         return
-    stopped = list(later.filter(status__in=JobStatus.waiting()).values_list("pk", "batch_id"))
-    note = notes.chain_cancel(position + 1, row.pk, row.status)
+    stopped = list(later.waiting().values_list("pk", "batch_id"))
+    reason = notes.chain_cancel(position + 1, row.pk, row.status)
+    note = Value(notes.line(reason))
     for pk, batch_id in stopped:
-        if (
-            Jobman.objects.filter(pk=pk, status__in=JobStatus.waiting()).update(
-                status=JobStatus.CANCELLED,
-                logs=Concat(F("logs"), Value(note), output_field=TextField()),
-                updated_at=timezone.now(),
-            )
-            and batch_id is not None
-        ):
+        cancelled = Jobman.objects.filter(pk=pk).move(
+            CANCEL,
+            cancel_reason=reason,
+            logs=Concat(F("logs"), note, output_field=TextField()),
+        )
+        if cancelled and batch_id is not None:
             count_finished(batch_id, failed=0)
 
 
@@ -89,13 +89,15 @@ def _dispatch_callback(batch: JobBatch, which: str) -> None:
 def cancel_batch(batch: JobBatch) -> int:
     """Cancel the batch's jobs that have not started; those running finish. Returns how many.
 
-    A batch that has already finished keeps its record: it is not marked cancelled.
+    A batch that has already finished keeps its record: it is not marked cancelled. The
+    jobs' half of a cancel only: ``jobman.operations.cancel_batches`` calls this, then takes
+    the cancelled jobs out of Redis.
     """
     JobBatch.objects.filter(
         pk=batch.pk, cancelled_at__isnull=True, finished_at__isnull=True
     ).update(cancelled_at=timezone.now())
-    waiting = list(batch.jobs.filter(status__in=JobStatus.waiting()).values_list("pk", flat=True))
-    cancelled = Jobman.objects.cancel(waiting)
+    waiting = list(batch.jobs.waiting().values_list("pk", flat=True))
+    cancelled = Jobman.objects.filter(pk__in=waiting).move(CANCEL, unique_key=None)
     if cancelled:
         count_finished(batch.pk, failed=0, count=cancelled)
     return cancelled

@@ -26,7 +26,7 @@ from jobman import conf
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-    from jobman.models import Jobman
+    from jobman.models import Jobman, Move
 
 Converter = Callable[[Any, Any, Any], Any]
 
@@ -50,6 +50,8 @@ class Table:
             self.readers.append((column, converters))
         self.can_return = bool(db.features.can_return_rows_from_bulk_insert)
         self.vendor = db.vendor
+        # Each statement is built once: by the move it makes and the columns it writes.
+        self.statements: dict[tuple[Any, ...], str] = {}
 
     @property
     def db(self) -> Any:
@@ -87,47 +89,62 @@ def table(model: type[Jobman], using: str) -> Table:
 
 
 def claim(
-    model: type[Jobman], using: str, pk: int, worker: str, now: datetime, claimable: Sequence[str]
+    model: type[Jobman], using: str, move: Move, pk: int, worker: str, now: datetime
 ) -> Jobman | bool | None:
-    """Start an attempt of row ``pk``: the row afterwards, None when it is not claimable.
+    """Start an attempt of row ``pk`` with ``move`` (the claim): the row afterwards, None
+    when it is in none of the move's source states or is not due yet.
 
     Where the database has no RETURNING, True says the row was claimed (read it next).
     """
     t = table(model, using)
-    c = t.columns
-    placeholders = ", ".join(["%s"] * len(claimable))
-    sql = (
-        f"UPDATE {t.table} SET {c['status']} = %s, {c['attempts']} = {c['attempts']} + 1, "
-        f"{c['started_at']} = %s, {c['worker']} = %s, {c['updated_at']} = %s {t.async_commit()}"
-        f"WHERE {c['id']} = %s AND {c['status']} IN ({placeholders}) "
-        f"AND ({c['available_at']} IS NULL OR {c['available_at']} <= %s)"
-    )
+    tail = t.async_commit()
+    sql = t.statements.get((move, tail))
+    if sql is None:
+        c = t.columns
+        sql = (
+            f"UPDATE {t.table} SET {c['status']} = %s, {c['attempts']} = {c['attempts']} + 1, "
+            f"{c['started_at']} = %s, {c['worker']} = %s, {c['updated_at']} = %s "
+            f"{tail}WHERE {c['id']} = %s AND {_in_sources(t, move)} "
+            f"AND ({c['available_at']} IS NULL OR {c['available_at']} <= %s)"
+        )
+        if t.can_return:
+            sql += f" RETURNING {t.returning}"
+        t.statements[(move, tail)] = sql
     stamp = t.prepare("started_at", now)
-    params = ["running", stamp, worker[:255], stamp, pk, *claimable, stamp]
+    params = [move.target, stamp, worker[:255], stamp, pk, *move.sources, stamp]
     with t.db.cursor() as cursor:
+        cursor.execute(sql, params)
         if not t.can_return:
-            cursor.execute(sql, params)
             return True if cursor.rowcount > 0 else None
-        cursor.execute(f"{sql} RETURNING {t.returning}", params)
         rows = cursor.fetchall()
     return t.instance(rows[0]) if rows else None
 
 
 def finish(
-    model: type[Jobman], using: str, pk: int, attempts: int, changes: dict[str, Any]
+    model: type[Jobman], using: str, move: Move, pk: int, attempts: int, changes: dict[str, Any]
 ) -> bool:
-    """Write ``changes`` to row ``pk`` if attempt ``attempts`` still runs; whether it did."""
+    """Write ``changes`` (the move's target status among them) to row ``pk`` if attempt
+    ``attempts`` is still in one of ``move``'s source states; whether it was."""
     t = table(model, using)
-    c = t.columns
-    assignments = ", ".join(f"{c[name]} = %s" for name in changes)
-    sql = (
-        f"UPDATE {t.table} SET {assignments} {t.async_commit()}"
-        f"WHERE {c['id']} = %s AND {c['status']} = %s AND {c['attempts']} = %s"
-    )
+    tail = t.async_commit()
+    key = (move, tail, *changes)
+    sql = t.statements.get(key)
+    if sql is None:
+        c = t.columns
+        assignments = ", ".join(f"{c[name]} = %s" for name in changes)
+        sql = t.statements[key] = (
+            f"UPDATE {t.table} SET {assignments} {tail}"
+            f"WHERE {c['id']} = %s AND {_in_sources(t, move)} AND {c['attempts']} = %s"
+        )
     params = [t.prepare(name, value) for name, value in changes.items()]
     with t.db.cursor() as cursor:
-        cursor.execute(sql, [*params, pk, "running", attempts])
+        cursor.execute(sql, [*params, pk, *move.sources, attempts])
         return bool(cursor.rowcount > 0)
+
+
+def _in_sources(t: Table, move: Move) -> str:
+    """The condition that the row is in one of ``move``'s source states (as parameters)."""
+    return f"{t.columns['status']} IN ({', '.join(['%s'] * len(move.sources))})"
 
 
 class Insert:

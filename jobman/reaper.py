@@ -39,7 +39,7 @@ from rq.utils import parse_composite_key
 from rq.worker import BaseWorker
 
 from jobman import conf, ids, queues, runner
-from jobman.models import CLAIMABLE, Jobman, JobStatus
+from jobman.models import Jobman, JobStatus
 
 logger = logging.getLogger("jobman")
 
@@ -254,7 +254,7 @@ def _release_taken_from(queue: Queue, lost_after: int, dry_run: bool) -> list[Re
 
     for pk, job_id, worker_name, held in stale:
         row = Jobman.objects.filter(pk=pk).first()
-        waiting = row is not None and row.status in CLAIMABLE
+        waiting = row is not None and row.status in JobStatus.waiting()
         if dry_run:
             if row is not None and waiting:
                 released.append(Reaped(row.pk, worker_name, "would reap"))

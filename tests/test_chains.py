@@ -64,6 +64,9 @@ def test_chain__a_failure_cancels_the_rest_with_the_reason() -> None:
     statuses = [Jobman.objects.get(pk=r.pk).status for r in rows]
     assert statuses == [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED]
     assert "cancelled: step 2 of the chain" in Jobman.objects.get(pk=rows[2].pk).logs
+    assert Jobman.objects.get(pk=rows[2].pk).cancel_reason == (
+        f"cancelled: step 2 of the chain (jobman #{rows[1].pk}) ended failed"
+    )
     assert kinds() == ["step:a", "step:b", "failed"]  # failed() ran for step b
 
 

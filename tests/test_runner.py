@@ -12,7 +12,7 @@ from rq.job import Job as RQJob
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.serializers import JSONSerializer
 
-from jobman import queues, runner
+from jobman import operations, queues, runner
 from jobman.models import FailedJob, Jobman, JobStatus
 from tests.support.helpers import manage, wait_for, work
 from tests.testapp.jobs import (
@@ -283,7 +283,7 @@ def test_run__signals_and_cancelled_rows_in_process() -> None:
         with transaction.atomic():
             row = HelloJob.dispatch({"name": "here"})
             cancelled = HelloJob.dispatch({"name": "cancelled"})
-        Jobman.objects.cancel([cancelled.pk])
+        operations.cancel([cancelled.pk])
         assert runner.run(row.pk) is None
         assert runner.run(cancelled.pk) is None
     finally:

@@ -14,6 +14,7 @@ from rq.serializers import JSONSerializer
 
 from jobman import followups, queues
 from jobman.models import JobBatch, Jobman, JobStatus
+from jobman.models.transitions import CANCEL
 from jobman.operations.results import Result, Skipped
 from jobman.operations.rows import by_connection, chunks, status_of, unique
 
@@ -54,7 +55,7 @@ def cancel(jobman_ids: Iterable[int]) -> Result[CancelledJob]:
             row = rows.get(pk)
             if row is None:
                 result.unknown.append(pk)
-            elif Jobman.objects.cancel([pk]):
+            elif Jobman.objects.filter(pk=pk).move(CANCEL, unique_key=None):
                 cancelled.append(row)
                 result.done.append(CancelledJob(pk, row.type, row.queue, row.status))
                 row.status = JobStatus.CANCELLED
