@@ -25,6 +25,7 @@ import redis
 
 from bench.processes import stop_process
 from tests.support import services as test_services
+from tests.support.services import answers, free_port
 
 CANDIDATE_DBS = [int(n) for n in os.environ.get("JOBMAN_BENCH_REDIS_DB", "9,8,7").split(",")]
 SENTINEL_KEY = "jobman-bench:owner"
@@ -37,32 +38,6 @@ class ServiceError(RuntimeError):
 
 def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def answers(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
-    except (redis.RedisError, OSError, ValueError):
-        return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _owner_gone(owner: str) -> bool:
-    host, _, pid = owner.partition(":")
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 @dataclass
@@ -126,14 +101,7 @@ def start_redis_server(port: int, directory: str) -> subprocess.Popen[bytes]:
 
 def _claim(client: redis.Redis, owner: str) -> str | None:
     """Mark ``client``'s database as this run's; return why not when it cannot be."""
-    held = client.get(SENTINEL_KEY)
-    if held is not None and _owner_gone(held.decode()):
-        # Left by a bench run that has ended: its data is the bench's own.
-        client.flushdb()
-        held = None
-    if client.dbsize() == 0 and client.set(SENTINEL_KEY, owner, nx=True):
-        return None
-    return f"held by bench run {held.decode()}" if held else "holds data"
+    return test_services.claim(client, SENTINEL_KEY, owner)
 
 
 def claim_redis(url: str | None) -> RedisHandle:

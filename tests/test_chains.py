@@ -20,6 +20,15 @@ from tests.testapp.models import Execution
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
+def steps_with_callbacks(count: int) -> JobBatch:
+    """A batch of ``count`` steps with a `then` and a `finally` callback."""
+    return JobmanJob.batch(
+        [StepJob({"name": str(i)}) for i in range(count)],
+        then=BatchCallbackJob({"which": "then"}),
+        finally_=BatchCallbackJob({"which": "finally"}),
+    ).dispatch()
+
+
 def kinds() -> list[str]:
     return list(Execution.objects.order_by("id").values_list("kind", flat=True))
 
@@ -102,11 +111,7 @@ def test_batch__progress_and_callbacks_when_one_fails() -> None:
 
 
 def test_batch__then_and_finally_when_all_complete() -> None:
-    batch = JobmanJob.batch(
-        [StepJob({"name": str(i)}) for i in range(4)],
-        then=BatchCallbackJob({"which": "then"}),
-        finally_=BatchCallbackJob({"which": "finally"}),
-    ).dispatch()
+    batch = steps_with_callbacks(4)
 
     work()
 
@@ -117,11 +122,7 @@ def test_batch__then_and_finally_when_all_complete() -> None:
 
 
 def test_batch__cancel_stops_waiting_jobs_and_finishes_the_batch() -> None:
-    batch = JobmanJob.batch(
-        [StepJob({"name": str(i)}) for i in range(3)],
-        then=BatchCallbackJob({"which": "then"}),
-        finally_=BatchCallbackJob({"which": "finally"}),
-    ).dispatch()
+    batch = steps_with_callbacks(3)
 
     assert cancel_batch(batch) == 3
     work()

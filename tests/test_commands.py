@@ -50,6 +50,64 @@ def test_help__describes_the_command_with_examples(command: str) -> None:
     assert f"\nexamples:\n  manage.py {command}" in text
 
 
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [
+        ("jobman_retry", ["abc"], f"argument ID: {NOT_AN_ID_OR_ALL}, found 'abc'"),
+        ("jobman_retry", ["0"], f"argument ID: {NOT_AN_ID_OR_ALL}, found '0'"),
+        (
+            "jobman_retry",
+            ["all", "--queue", "nowhere"],
+            "argument --queue: Queue 'nowhere' is not in "
+            "settings.RQ_QUEUES (configured: 'default', 'high', 'low').",
+        ),
+        ("jobman_retry", [], "the following arguments are required: ID"),
+        (
+            "jobman_requeue_unpushed",
+            ["--older-than", "-5"],
+            "argument --older-than: expected 0 or more seconds, found '-5'",
+        ),
+        (
+            "jobman_requeue_unpushed",
+            ["--older-than", "soon"],
+            "argument --older-than: expected a number of seconds, found 'soon'",
+        ),
+        (
+            "jobman_requeue_unpushed",
+            ["--limit", "0"],
+            "argument --limit: expected 1 or more, found 0",
+        ),
+        ("jobman_prune", ["--days", "-3"], "argument --days: expected 1 or more, found -3"),
+        ("jobman_prune", ["--days", "0"], "argument --days: expected 1 or more, found 0"),
+        (
+            "jobman_prune",
+            ["--days", "ten"],
+            "argument --days: expected a whole number, found 'ten'",
+        ),
+        (
+            "jobman_prune",
+            ["--batch-size", "0"],
+            "argument --batch-size: expected 1 or more, found 0",
+        ),
+        (
+            "jobman_failed",
+            ["--queue", "nowhere"],
+            "argument --queue: Queue 'nowhere' is not in settings.RQ_QUEUES "
+            "(configured: 'default', 'high', 'low').",
+        ),
+        ("jobman_failed", ["--limit", "-1"], "argument --limit: expected 1 or more, found -1"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_them(command: str, args: list[str], message: str) -> None:
+    make_row(JobStatus.COMPLETED, age=OLD)
+
+    result = manage(command, *args)
+
+    assert (result.code, result.out) == (2, "")
+    assert result.err.endswith(argparse_error(command, message))
+    assert Jobman.objects.count() == 1  # nothing changed
+
+
 # jobman_retry
 
 
@@ -153,26 +211,6 @@ def test_retry__redis_unreachable_exits_1_and_the_job_waits_pending() -> None:
     assert Jobman.objects.get(pk=failed.jobman_id).status == JobStatus.PENDING
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["abc"], f"argument ID: {NOT_AN_ID_OR_ALL}, found 'abc'"),
-        (["0"], f"argument ID: {NOT_AN_ID_OR_ALL}, found '0'"),
-        (
-            ["all", "--queue", "nowhere"],
-            "argument --queue: Queue 'nowhere' is not in "
-            "settings.RQ_QUEUES (configured: 'default', 'high', 'low').",
-        ),
-        ([], "the following arguments are required: ID"),
-    ],
-)
-def test_retry__bad_arguments_exit_2_naming_them(args: list[str], message: str) -> None:
-    result = manage("jobman_retry", *args)
-
-    assert (result.code, result.out) == (2, "")
-    assert result.err.endswith(argparse_error("jobman_retry", message))
-
-
 # jobman_requeue_unpushed
 
 
@@ -252,24 +290,6 @@ def test_requeue_unpushed__check_redis_with_redis_unreachable_exits_1() -> None:
     assert result.err.count("\n") == 1
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--older-than", "-5"], "argument --older-than: expected 0 or more seconds, found '-5'"),
-        (
-            ["--older-than", "soon"],
-            "argument --older-than: expected a number of seconds, found 'soon'",
-        ),
-        (["--limit", "0"], "argument --limit: expected 1 or more, found 0"),
-    ],
-)
-def test_requeue_unpushed__bad_arguments_exit_2_naming_them(args: list[str], message: str) -> None:
-    result = manage("jobman_requeue_unpushed", *args)
-
-    assert (result.code, result.out) == (2, "")
-    assert result.err.endswith(argparse_error("jobman_requeue_unpushed", message))
-
-
 # jobman_prune
 
 
@@ -325,25 +345,6 @@ def test_prune__nothing_old_enough_says_so() -> None:
     assert result.out.startswith("No finished jobs created before ")
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--days", "-3"], "argument --days: expected 1 or more, found -3"),
-        (["--days", "0"], "argument --days: expected 1 or more, found 0"),
-        (["--days", "ten"], "argument --days: expected a whole number, found 'ten'"),
-        (["--batch-size", "0"], "argument --batch-size: expected 1 or more, found 0"),
-    ],
-)
-def test_prune__bad_arguments_exit_2_naming_them(args: list[str], message: str) -> None:
-    make_row(JobStatus.COMPLETED, age=OLD)
-
-    result = manage("jobman_prune", *args)
-
-    assert (result.code, result.out) == (2, "")
-    assert result.err.endswith(argparse_error("jobman_prune", message))
-    assert Jobman.objects.count() == 1
-
-
 # jobman_failed, jobman_forget, jobman_flush
 
 
@@ -377,24 +378,6 @@ def test_failed__filters_limit_and_empty() -> None:
 
     assert run_command("jobman_failed", "--type", "no.such").out == "No failed jobs.\n"
     assert run_command("jobman_failed", "-v", "0").out == "3 failed jobs.\n"
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (
-            ["--queue", "nowhere"],
-            "argument --queue: Queue 'nowhere' is not in settings.RQ_QUEUES "
-            "(configured: 'default', 'high', 'low').",
-        ),
-        (["--limit", "-1"], "argument --limit: expected 1 or more, found -1"),
-    ],
-)
-def test_failed__bad_arguments_exit_2_naming_them(args: list[str], message: str) -> None:
-    result = manage("jobman_failed", *args)
-
-    assert (result.code, result.out) == (2, "")
-    assert result.err.endswith(argparse_error("jobman_failed", message))
 
 
 def test_forget__deletes_those_failed_jobs() -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.services import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 150
 
@@ -57,12 +59,6 @@ def _run_demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
     return subprocess.CompletedProcess(process.args, process.returncode, out)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _is_running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -80,7 +76,7 @@ def test_demo_smoke_with_embedded_fakeredis(tmp_path: Path) -> None:
             JOBMAN_EXAMPLE_DB=str(tmp_path / "example.sqlite3"),
             REDIS_URL=f"redis://127.0.0.1:{closed_port}/0",
         )
-        result = _run_demo(env, "--smoke", "--port", str(_free_port()))
+        result = _run_demo(env, "--smoke", "--port", str(free_port()))
 
     out = result.stdout
     assert result.returncode == 0, out

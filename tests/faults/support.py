@@ -133,9 +133,7 @@ class Fleet:
 
     def _keep_output(self, worker: WorkerProcess) -> None:
         if not worker.log.closed:
-            worker.log.flush()
-            worker.log.seek(0)
-            self.outputs.append(worker.log.read())
+            self.outputs.append(worker.output())
 
     def kill(self, worker: WorkerProcess) -> list[int]:
         """Kill one worker whole, horse included; its output is kept for ``output()``."""
@@ -158,12 +156,8 @@ class Fleet:
 
     def output(self) -> str:
         """Everything the workers wrote so far (the killed ones included)."""
-        text = list(self.outputs)
-        for worker in self.workers:
-            if not worker.log.closed:
-                worker.log.seek(0)
-                text.append(worker.log.read())
-        return "\n".join(text)
+        text = [*self.outputs, *(worker.output() for worker in self.workers)]
+        return "\n".join(part for part in text if part)
 
     def stop_all(self) -> None:
         for worker in self.workers:

@@ -33,7 +33,6 @@ from tests.faults.support import (
     throwaway_redis,
 )
 from tests.support.helpers import (
-    WorkerProcess,
     manage,
     run_command,
     start_worker,
@@ -353,9 +352,9 @@ def test_worker_start__redis_down_waits_with_backoff_then_works() -> None:
     worker = start_worker("--burst", env=server.env())
     try:
         # 1 s, then 2 s: two lines a little after 3 s, and still waiting.
-        wait_for(lambda: worker_output(worker).count("trying again") >= 2, timeout=15)
+        wait_for(lambda: worker.output().count("trying again") >= 2, timeout=15)
         assert worker.process.poll() is None
-        lines = worker_output(worker).splitlines()
+        lines = worker.output().splitlines()
         assert lines[0].endswith(
             "does not answer (Error 111 connecting to "
             f"127.0.0.1:{server.port}. Connection refused.); trying again in 1 s."
@@ -368,8 +367,3 @@ def test_worker_start__redis_down_waits_with_backoff_then_works() -> None:
         server.close()
     assert f"Redis at {server.url} answers now." in output
     assert "Traceback" not in output
-
-
-def worker_output(worker: WorkerProcess) -> str:
-    worker.log.seek(0)
-    return worker.log.read()

@@ -83,6 +83,14 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    def output(self) -> str:
+        """What the worker has written so far; empty once it is stopped."""
+        if self.log.closed:
+            return ""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
 
 def start_worker(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:
     """Start ``jobman_work`` as a long-running process in its own process group.
@@ -116,8 +124,7 @@ def stop_worker(worker: WorkerProcess, sig: int = signal.SIGTERM) -> str:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
-    worker.log.seek(0)
-    output = worker.log.read()
+    output = worker.output()
     worker.log.close()
     return output
 

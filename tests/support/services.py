@@ -30,7 +30,7 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}"
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     try:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
     except (redis.RedisError, OSError, ValueError):
@@ -68,7 +68,7 @@ def start_redis_server(
     )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
-    while not _answers(url):
+    while not answers(url):
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()
             process.wait()
@@ -77,7 +77,8 @@ def start_redis_server(
     return process
 
 
-def _owner_gone(owner: str) -> bool:
+def owner_gone(owner: str) -> bool:
+    """Whether the run that wrote mark ``owner`` ("host:pid") has ended on this host."""
     host, _, pid = owner.partition(":")
     if not pid.isdigit():
         return True  # not a run's mark: an older form of this suite's own
@@ -92,19 +93,20 @@ def _owner_gone(owner: str) -> bool:
     return False
 
 
-def claim(client: redis.Redis) -> str | None:
-    """Mark ``client``'s database as this run's; return why not when it is not free.
+def claim(client: redis.Redis, sentinel: str = SENTINEL_KEY, owner: str = OWNER) -> str | None:
+    """Mark ``client``'s database as ``owner``'s with key ``sentinel``; return why not when
+    it is not free (the suite's own marks by default; the bench has its own).
 
     A database holding data this suite did not write, or one a live run holds, is never
     touched; one left by a finished run of this suite is emptied and taken.
     """
-    owner = client.get(SENTINEL_KEY)
-    if owner is not None and _owner_gone(owner.decode()):
+    held = client.get(sentinel)
+    if held is not None and owner_gone(held.decode()):
         client.flushdb()
-        owner = None
-    if client.dbsize() == 0 and client.set(SENTINEL_KEY, OWNER, nx=True):
+        held = None
+    if client.dbsize() == 0 and client.set(sentinel, owner, nx=True):
         return None
-    return f"held by run {owner.decode()}" if owner else "holds data"
+    return f"held by run {held.decode()}" if held else "holds data"
 
 
 def claim_db(host: str, port: int) -> int | None:
@@ -136,7 +138,7 @@ def _claim_some_redis() -> str:
     base = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
     kwargs = base.connection_pool.connection_kwargs
     host, port = kwargs.get("host", "127.0.0.1"), kwargs.get("port", 6379)
-    if _answers(f"redis://{host}:{port}/0"):
+    if answers(f"redis://{host}:{port}/0"):
         db = claim_db(host, port)
         if db is not None:
             return f"redis://{host}:{port}/{db}"
