@@ -20,7 +20,7 @@ from bench.figures import Sample, median
 from bench.processes import stop_process
 from bench.profiling import start_pyspy
 from bench.queueing import Services, check_drained, enqueue
-from bench.workerproc import WorkerProcess
+from bench.workerproc import BenchWorker
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Run:
 def run_workers(system: str, run: Run, workdir: Path, config: Config) -> dict[str, Any]:
     """Start ``run.processes`` burst workers, let them drain the queue; return their timings."""
     workers = [
-        WorkerProcess(run.arguments(system), run.env, workdir / "workers.log")
+        BenchWorker(run.arguments(system), run.env, workdir / "workers.log")
         for _ in range(run.processes)
     ]
     spies: list[subprocess.Popen[bytes]] = []

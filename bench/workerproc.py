@@ -11,7 +11,7 @@ for a line on stdin, then runs a burst worker until the queue is empty and print
 Start-up (interpreter, Django, worker construction) is thus left out, identically for
 both; ``work()`` itself, with RQ's registration and teardown, is timed for both.
 
-``WorkerProcess`` is the other end: the suite starts one with it and speaks the protocol.
+``BenchWorker`` is the other end: the suite starts one with it and speaks the protocol.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-class WorkerProcess:
+class BenchWorker:
     """A ``python -m bench.workerproc`` process, spoken to line by line.
 
     Its stdout is read by a thread into a queue, so that waiting for a line can time out;
