@@ -59,6 +59,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "database 9, 8 or 7 on 127.0.0.1:6379, or a throwaway redis-server)",
     )
     parser.add_argument(
+        "--sqlite-mode",
+        choices=["default", "tuned"],
+        default="tuned",
+        help="SQLite options: tuned (default) is WAL, synchronous=NORMAL, IMMEDIATE "
+        "transactions; default is WAL with Django's defaults otherwise",
+    )
+    parser.add_argument(
         "--pg-url",
         default=os.environ.get("JOBMAN_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/"),
         help="PostgreSQL server (its database part is ignored)",
@@ -149,12 +156,18 @@ def run_suite(
     redis: services.RedisHandle,
     db: services.DatabaseHandle,
     workdir: Path,
+    sqlite_mode: str,
 ) -> dict[str, Any]:
     config_path = workdir / f"config-{engine}.json"
     out_path = workdir / f"result-{engine}.json"
     config_path.write_text(json.dumps(asdict(config)))
     env = process_env(
-        {**db.env(), "JOBMAN_BENCH_REDIS_URL": redis.url, "JOBMAN_BENCH_REDIS_OWNER": redis.owner}
+        {
+            **db.env(),
+            "JOBMAN_BENCH_REDIS_URL": redis.url,
+            "JOBMAN_BENCH_REDIS_OWNER": redis.owner,
+            "JOBMAN_BENCH_SQLITE_MODE": sqlite_mode,
+        }
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.suite", str(config_path), str(out_path)], cwd=ROOT, env=env
@@ -182,7 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     engines = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     started = time.perf_counter()
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    results: dict[str, Any] = {"command": command.strip(), "machine": machine(), "databases": {}}
+    results: dict[str, Any] = {
+        "command": command.strip(),
+        "machine": machine(),
+        "sqlite_mode": args.sqlite_mode,
+        "databases": {},
+    }
 
     try:
         redis = services.claim_redis(args.redis_url)
@@ -201,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
                 else services.create_sqlite()
             )
             try:
-                results["databases"][engine] = run_suite(engine, config, redis, db, workdir)
+                results["databases"][engine] = run_suite(
+                    engine, config, redis, db, workdir, args.sqlite_mode
+                )
             finally:
                 db.drop()
             if args.json:  # keep what is done, should a later database fail

@@ -54,6 +54,11 @@ class Config:
         default_factory=lambda: ["all"], metadata={"quick": ["failing-fork"]}
     )
     reconnect_iterations: int = count(200, quick=20)
+    # Peers: jobs drained per run by in-process workers and by forking ones; which systems
+    # ("all" or names from bench.peers.catalogue).
+    peers_simple_jobs: int = count(2000, quick=30)
+    peers_fork_jobs: int = count(600, quick=10)
+    peers: list[str] = field(default_factory=lambda: ["all"])
     # py-spy profiles (section "profile", not in the default run).
     profile_dir: str = ""
     profile_simple_jobs: int = count(800, quick=100)

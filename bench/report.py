@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 ENGINES = {"sqlite": "SQLite (file, WAL)", "postgres": "PostgreSQL"}
+SQLITE_MODES = {
+    "tuned": "SQLite (file, WAL, synchronous=NORMAL, IMMEDIATE transactions)",
+    "default": "SQLite (file, WAL, Django's defaults otherwise)",
+}
 ADMIN_TIMING = (
     'admin pages at 1,000,000 rows: `python bench/admin_timing.py` (see "The admin at '
     '1,000,000 rows")'
@@ -123,8 +127,49 @@ def _memory_rows(memory: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def render_database(engine: str, db: dict[str, Any]) -> list[str]:
-    out = [f"### {ENGINES.get(engine, engine)}", ""]
+def peers_rows(peers: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            f"{entry['label']}: {entry['jobs']:,} jobs",
+            _num(entry["process"]["median"]),
+            _num(entry["steady"]["median"]),
+            _ratio(entry["steady_vs_baseline"], None),
+            _num(entry["dispatch"]["median"]),
+        ]
+        for entry in peers["systems"].values()
+    ]
+
+
+def render_peers(peers: dict[str, Any]) -> list[str]:
+    out = [
+        "Peers, one worker process each (process: jobs / the worker process's wall time, "
+        "start-up included; steady: jobs / first start to last end as the system stored "
+        "them; dispatch: one call a job):",
+        "",
+    ]
+    if peers["systems"]:
+        out += _table(
+            [
+                "jobs/second (median)",
+                "process",
+                "steady",
+                f"steady / {peers['baseline']}",
+                "dispatch",
+            ],
+            peers_rows(peers),
+        )
+        out.append("")
+    if peers.get("versions"):
+        out += [", ".join(f"{k} {v}" for k, v in peers["versions"].items()), ""]
+    out += [f"- {name}: {reason}" for name, reason in peers.get("skipped", {}).items()]
+    if peers.get("skipped"):
+        out.append("")
+    return out
+
+
+def render_database(engine: str, db: dict[str, Any], sqlite_mode: str = "tuned") -> list[str]:
+    heading = SQLITE_MODES.get(sqlite_mode) if engine == "sqlite" else None
+    out = [f"### {heading or ENGINES.get(engine, engine)}", ""]
     versions = db.get("versions", {})
     if versions:
         out += [", ".join(f"{k} {v}" for k, v in versions.items()), ""]
@@ -140,6 +185,9 @@ def render_database(engine: str, db: dict[str, Any]) -> list[str]:
         ]
         out += _table(header, rows)
         out.append("")
+
+    if db.get("peers"):
+        out += render_peers(db["peers"])
 
     million = db.get("million")
     if million:
@@ -295,7 +343,7 @@ def render(results: dict[str, Any]) -> str:
             "",
         ]
     for engine, db in results.get("databases", {}).items():
-        out += render_database(engine, db)
+        out += render_database(engine, db, results.get("sqlite_mode", "tuned"))
     for engine, db in results.get("databases", {}).items():
         if db.get("counts"):
             out += render_counts(engine, db["counts"])

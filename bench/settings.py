@@ -2,6 +2,8 @@
 
 ``JOBMAN_BENCH_DB``: ``sqlite`` (a file in WAL mode) or ``postgres``.
 ``JOBMAN_BENCH_DB_NAME``: the SQLite file, or the PostgreSQL database name.
+``JOBMAN_BENCH_SQLITE_MODE``: ``tuned`` (the default: WAL, ``synchronous=NORMAL``, IMMEDIATE
+transactions, as jobman's test settings) or ``default`` (WAL, Django's defaults otherwise).
 ``JOBMAN_BENCH_PG_URL``: where PostgreSQL is (its database part is ignored).
 ``JOBMAN_BENCH_REDIS_URL``: the Redis database the bench claimed.
 ``JOBMAN_BENCH_CONN_MAX_AGE``: Django's CONN_MAX_AGE (default 0, Django's default);
@@ -53,17 +55,29 @@ def _database() -> dict[str, Any]:
         }
     if engine != "sqlite":
         raise ValueError(f"JOBMAN_BENCH_DB must be 'sqlite' or 'postgres', found {engine!r}")
-    # The same options as jobman's own test settings: WAL, IMMEDIATE transactions.
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": name or "jobman-bench.sqlite3",
         "CONN_MAX_AGE": _conn_max_age(),
-        "OPTIONS": {
+        "OPTIONS": _sqlite_options(os.environ.get("JOBMAN_BENCH_SQLITE_MODE", "tuned")),
+    }
+
+
+def _sqlite_options(mode: str) -> dict[str, Any]:
+    """Both modes are WAL, so that readers never wait for the one writer; the timeout only
+    bounds how long a connection waits for the write lock."""
+    if mode == "default":
+        # Django's own: synchronous=FULL, DEFERRED transactions.
+        return {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20}
+    if mode == "tuned":
+        # The same options as jobman's own test settings: fewer fsyncs, and a transaction
+        # that will write takes the write lock at BEGIN instead of failing at its first write.
+        return {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
-        },
-    }
+        }
+    raise ValueError(f"JOBMAN_BENCH_SQLITE_MODE must be 'default' or 'tuned', found {mode!r}")
 
 
 DATABASES = {"default": _database()}

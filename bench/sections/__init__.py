@@ -16,6 +16,7 @@ from bench.sections.counts import section_counts
 from bench.sections.dispatch import section_dispatch
 from bench.sections.memory import section_memory
 from bench.sections.million import section_million
+from bench.sections.peers import section_peers
 from bench.sections.profiles import section_profile
 from bench.sections.reconnect import section_reconnect
 from bench.sections.whatif import section_whatif
@@ -32,6 +33,7 @@ SECTIONS: dict[str, Section] = {
     "counts": section_counts,
     "memory": section_memory,
     "million": section_million,
+    "peers": section_peers,
     "profile": section_profile,
 }
 # What runs without --sections: everything but the py-spy profiles.
