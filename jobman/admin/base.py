@@ -225,6 +225,31 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return HttpResponseRedirect(back) if back and safe else None
 
 
+# An admin action as the admin calls it: with itself, the request and the selected rows.
+Action = Callable[[ReadOnlyAdmin, HttpRequest, QuerySet[Any]], HttpResponseRedirect | None]
+
+
+def operation_action(
+    description: str,
+    permission: str,
+    operation: Callable[[list[int]], T],
+    lines: Callable[[T], list[tuple[int, str]]],
+) -> Action:
+    """An action that runs ``operation`` on the selected ids and says its ``lines`` (or
+    "Nothing to retry.", of a ``retry`` one); offered to those who have ``permission``
+    (``retry``: ``has_retry_permission``)."""
+
+    @admin.action(description=description, permissions=[permission])
+    def action(
+        model_admin: ReadOnlyAdmin, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> HttpResponseRedirect | None:
+        return model_admin.run_action(
+            request, queryset, operation, lines, f"Nothing to {permission}."
+        )
+
+    return action
+
+
 def outcome_lines(result: operations.Result[Any], what: str) -> list[tuple[int, str]]:
     """What every action says after what it did: warnings, the skipped, the unknown ids."""
     lines = [(messages.WARNING, warning) for warning in result.warnings]

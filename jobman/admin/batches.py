@@ -5,21 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
 from jobman import operations
-from jobman.admin.base import ReadOnlyAdmin, outcome_lines
+from jobman.admin.base import ReadOnlyAdmin, operation_action, outcome_lines
 from jobman.admin.display import (
     admin_url,
     batch_badge,
     batch_progress,
+    empty,
+    event_timeline,
+    field,
+    link,
     listing,
     local_time,
-    moment,
     pretty_json,
+    render_field,
     status_badge,
 )
 from jobman.admin.filters import BatchFilter, BatchStateFilter
@@ -28,6 +32,28 @@ from jobman.words import plural
 
 # Jobs a batch's page lists: one query with this limit, however large the batch.
 BATCH_JOBS_SHOWN = 100
+
+
+def cancel_batch_lines(
+    result: operations.Result[operations.CancelledBatch],
+) -> list[tuple[int, str]]:
+    lines: list[tuple[int, str]] = []
+    if result.done:
+        described = []
+        for batch in result.done:
+            text = f"{batch.batch_id}" + (f" ({batch.name})" if batch.name else "")
+            text += f": {plural(batch.cancelled, 'waiting job')} cancelled"
+            if batch.unfinished:
+                text += f", {batch.unfinished} still running"
+            described.append(text)
+        count = len(result.done)
+        lines.append(
+            (
+                messages.SUCCESS,
+                f"Cancelled {count} {'batch' if count == 1 else 'batches'}: {listing(described)}.",
+            )
+        )
+    return lines + outcome_lines(result, "batch")
 
 
 @admin.register(JobBatch)
@@ -58,16 +84,7 @@ class JobBatchAdmin(ReadOnlyAdmin):
         ("Callbacks", {"fields": ("callbacks_display",)}),
         ("Jobs", {"fields": ("jobs_display",)}),
     )
-    readonly_fields = (
-        "id",
-        "name",
-        "state_display",
-        "progress_display",
-        "counts",
-        "timeline",
-        "callbacks_display",
-        "jobs_display",
-    )
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     def changelist_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.defer("callbacks")
@@ -82,48 +99,31 @@ class JobBatchAdmin(ReadOnlyAdmin):
 
     # Columns
 
-    @admin.display(description="name")
-    def name_display(self, batch: JobBatch) -> str:
-        return batch.name or "(no name)"
-
-    @admin.display(description="state")
-    def state_display(self, batch: JobBatch) -> SafeString:
-        return batch_badge(batch)
-
-    @admin.display(description="progress")
-    def progress_display(self, batch: JobBatch) -> SafeString:
-        return batch_progress(batch)
+    name_display = field("name", lambda batch: batch.name or "(no name)")
+    state_display = field("state", batch_badge)
+    progress_display = field("progress", batch_progress)
 
     @admin.display(description="jobs")
-    def jobs(self, batch: JobBatch) -> SafeString | int:
-        url = self.jobs_url(batch)
-        return format_html('<a href="{}">{}</a>', url, batch.total) if url else batch.total
+    def jobs(self, batch: JobBatch) -> SafeString:
+        return link(self.jobs_url(batch), batch.total)
 
-    @admin.display(description="created", ordering="pk")
-    def created(self, batch: JobBatch) -> str:
-        return local_time(batch.created_at)
-
-    @admin.display(description="finished")
-    def finished(self, batch: JobBatch) -> str:
-        return local_time(batch.finished_at)
+    created = field("created", lambda batch: local_time(batch.created_at), ordering="pk")
+    finished = field("finished", lambda batch: local_time(batch.finished_at))
 
     # The change page
 
     @admin.display(description="jobs")
-    def counts(self, batch: JobBatch) -> SafeString:
-        return format_html(
-            "{} in all: {} not finished yet, {} failed, {} finished otherwise "
-            "(completed or cancelled).",
-            batch.total,
-            batch.pending,
-            batch.failed,
-            max(batch.total - batch.pending - batch.failed, 0),
+    def counts(self, batch: JobBatch) -> str:
+        otherwise = max(batch.total - batch.pending - batch.failed, 0)
+        return (
+            f"{batch.total} in all: {batch.pending} not finished yet, {batch.failed} failed, "
+            f"{otherwise} finished otherwise (completed or cancelled)."
         )
 
     @admin.display(description="timeline")
     def timeline(self, batch: JobBatch) -> SafeString:
         events = [
-            (when, kind)
+            (when, kind, "")
             for when, kind in (
                 (batch.created_at, "created"),
                 (batch.first_failed_at, "first failure"),
@@ -132,43 +132,26 @@ class JobBatchAdmin(ReadOnlyAdmin):
             )
             if when is not None
         ]
-        events.sort(key=lambda event: event[0])
-        return format_html(
-            '<ol class="jobman-timeline">{}</ol>',
-            format_html_join(
-                "",
-                '<li class="jobman-event-{}">{} <strong>{}</strong></li>',
-                ((kind.replace(" ", "-"), moment(when), kind) for when, kind in events),
-            ),
-        )
+        return event_timeline(events)
 
     @admin.display(description="callbacks")
     def callbacks_display(self, batch: JobBatch) -> SafeString:
         callbacks = batch.callbacks if isinstance(batch.callbacks, dict) else {}
-        rows = []
-        for which in ("then", "catch", "finally"):
-            spec = callbacks.get(which)
-            if not isinstance(spec, dict):
-                continue
-            rows.append(
-                format_html(
-                    '<tr data-callback="{}"><th scope="row">{}</th><td>{}</td><td>{}</td>'
-                    "<td>{}</td><td>{}</td></tr>",
-                    which,
-                    which,
-                    spec.get("type", ""),
-                    spec.get("queue") or "",
-                    pretty_json(spec.get("attribs", {})),
-                    _callback_state(batch, which),
-                )
-            )
-        if not rows:
-            return format_html('<span class="jobman-empty">{}</span>', "none")
-        return format_html(
-            '<table class="jobman-callbacks"><thead><tr><th>When</th><th>Type</th>'
-            "<th>Queue</th><th>Attribs</th><th>Sent</th></tr></thead><tbody>{}</tbody></table>",
-            mark_safe("".join(rows)),
-        )
+        specs = [(which, callbacks.get(which)) for which in ("then", "catch", "finally")]
+        shown = [
+            {
+                "which": which,
+                "type": spec.get("type", ""),
+                "queue": spec.get("queue") or "",
+                "attribs": pretty_json(spec.get("attribs", {})),
+                "state": _callback_state(batch, which),
+            }
+            for which, spec in specs
+            if isinstance(spec, dict)
+        ]
+        if not shown:
+            return empty("none")
+        return render_field("callbacks", callbacks=shown)
 
     @admin.display(description="jobs")
     def jobs_display(self, batch: JobBatch) -> SafeString:
@@ -177,52 +160,32 @@ class JobBatchAdmin(ReadOnlyAdmin):
         )
         shown = found[:BATCH_JOBS_SHOWN]
         if not shown:
-            return format_html('<span class="jobman-empty">{}</span>', "none left")
+            return empty("none left")
         site = self.admin_site
-        rows = format_html_join(
-            "",
-            '<tr data-jobman-id="{}"><td>{}</td><td>{}</td><td>{}</td></tr>',
-            (
-                (
-                    pk,
-                    format_html('<a href="{}">#{}</a>', url, pk) if url else f"#{pk}",
-                    job_type,
-                    status_badge(status),
-                )
+        return render_field(
+            "batch_jobs",
+            jobs=[
+                {
+                    "pk": pk,
+                    "url": admin_url(site, "jobman_jobman_change", pk),
+                    "type": job_type,
+                    "badge": status_badge(status),
+                }
                 for pk, job_type, status in shown
-                for url in [admin_url(site, "jobman_jobman_change", pk)]
-            ),
-        )
-        url = self.jobs_url(batch)
-        more = (
-            format_html(
-                "<p>The first {} by id. {}</p>",
-                len(shown),
-                format_html('<a href="{}">All {} in the list</a>', url, batch.total) if url else "",
-            )
-            if len(found) > BATCH_JOBS_SHOWN
-            else format_html('<p><a href="{}">In the jobs list</a></p>', url)
-            if url
-            else ""
-        )
-        return format_html(
-            '<table class="jobman-batch-jobs"><thead><tr><th>Job</th><th>Type</th>'
-            "<th>Status</th></tr></thead><tbody>{}</tbody></table>{}",
-            rows,
-            more,
+            ],
+            more=len(found) > BATCH_JOBS_SHOWN,
+            total=batch.total,
+            list_url=self.jobs_url(batch),
         )
 
     # Actions
 
-    @admin.action(
-        description="Cancel selected batches (their waiting jobs)", permissions=["cancel"]
+    cancel_batch_action = operation_action(
+        "Cancel selected batches (their waiting jobs)",
+        "cancel",
+        operations.cancel_batches,
+        cancel_batch_lines,
     )
-    def cancel_batch_action(
-        self, request: HttpRequest, queryset: QuerySet[JobBatch]
-    ) -> HttpResponseRedirect | None:
-        return self.run_action(
-            request, queryset, operations.cancel_batches, cancel_batch_lines, "Nothing to cancel."
-        )
 
     def object_actions(self, request: HttpRequest, batch: JobBatch) -> list[dict[str, str]]:
         if batch.finished_at is None and self.has_cancel_permission(request):
@@ -249,25 +212,3 @@ def _callback_state(batch: JobBatch, which: str) -> str:
     if batch.failed:
         return "not sent: a job failed"
     return f"dispatched at {local_time(batch.finished_at)}"
-
-
-def cancel_batch_lines(
-    result: operations.Result[operations.CancelledBatch],
-) -> list[tuple[int, str]]:
-    lines: list[tuple[int, str]] = []
-    if result.done:
-        described = []
-        for batch in result.done:
-            text = f"{batch.batch_id}" + (f" ({batch.name})" if batch.name else "")
-            text += f": {plural(batch.cancelled, 'waiting job')} cancelled"
-            if batch.unfinished:
-                text += f", {batch.unfinished} still running"
-            described.append(text)
-        count = len(result.done)
-        lines.append(
-            (
-                messages.SUCCESS,
-                f"Cancelled {count} {'batch' if count == 1 else 'batches'}: {listing(described)}.",
-            )
-        )
-    return lines + outcome_lines(result, "batch")

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from jobman import words
 from jobman.dashboard import charts
@@ -24,7 +25,30 @@ MESSAGE_LIST_LIMIT = 10
 # Characters of a JSON value (attribs, a failure's payload) a page shows; the rest is a link.
 JSON_SHOWN_CHARS = 64 * 1024
 
+# Field templates: each field's HTML is a template in this folder, rendered with
+# autoescaping, so every value a row holds is escaped there.
+FIELD_TEMPLATES = "admin/jobman/fields"
+
 # Display helpers
+
+
+def field(
+    description: str, show: Callable[[Any], object], ordering: str | None = None
+) -> Callable[[Any, Any], object]:
+    """A display method (a column, a read-only field) that shows ``show(row)``."""
+
+    @admin.display(description=description, ordering=ordering)
+    def display(model_admin: Any, row: Any) -> object:
+        return show(row)
+
+    return display
+
+
+def render_field(name: str, **context: Any) -> SafeString:
+    """The field template ``name`` rendered with ``context``, without the white space
+    around it (the line of its opening comment, its final newline)."""
+    html = render_to_string(f"{FIELD_TEMPLATES}/{name}.html", context)
+    return mark_safe(html.strip())  # stripping white space keeps the template's escaping
 
 
 def pretty_json(
@@ -32,28 +56,55 @@ def pretty_json(
 ) -> SafeString:
     """``value`` as indented JSON; past ``JSON_SHOWN_CHARS`` cut, with a link to the whole."""
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    if len(text) <= JSON_SHOWN_CHARS:
-        return format_html('<pre class="jobman-pre">{}</pre>', text)
-    note = f"cut: the first {JSON_SHOWN_CHARS:,} of {len(text):,} characters are shown."
-    link = format_html(' <a href="{}">{}</a>.', whole_url, whole) if whole_url else ""
-    return format_html(
-        '<pre class="jobman-pre">{}\n…</pre><p class="jobman-note">{}{}</p>',
-        text[:JSON_SHOWN_CHARS],
-        note,
-        link,
+    return render_field(
+        "pretty_json",
+        text=text[:JSON_SHOWN_CHARS],
+        cut=len(text) > JSON_SHOWN_CHARS,
+        shown=f"{JSON_SHOWN_CHARS:,}",
+        length=f"{len(text):,}",
+        whole_url=whole_url,
+        whole=whole,
     )
 
 
-def preformatted(text: str | None, empty: str = "-") -> SafeString:
+def empty(text: str) -> SafeString:
+    """What a field shows when it has nothing to show."""
+    return format_html('<span class="jobman-empty">{}</span>', text)
+
+
+def preformatted(text: str | None, empty_text: str = "-") -> SafeString:
     """``text`` escaped inside ``<pre>``: a traceback keeps its lines and indentation."""
     if not text:
-        return format_html('<span class="jobman-empty">{}</span>', empty)
+        return empty(empty_text)
     return format_html('<pre class="jobman-pre">{}</pre>', text)
 
 
 def status_badge(status: str) -> SafeString:
     label = JobStatus(status).label if status in JobStatus.values else status
     return format_html('<span class="jobman-status jobman-status-{}">{}</span>', status, label)
+
+
+def link(url: str | None, text: object) -> SafeString:
+    """``text`` as a link to ``url``; as plain text where the site serves no such page."""
+    if url is None:
+        return format_html("{}", text)
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
+def event_timeline(
+    events: Iterable[tuple[datetime, str, str]], took: float | None = None
+) -> SafeString:
+    """Events ``(when, kind, note)`` in the order they happened, then how long the last
+    attempt took, when known."""
+    ordered = sorted(events, key=lambda event: event[0])
+    return render_field(
+        "timeline",
+        events=[
+            {"moment": moment(when), "kind": kind, "slug": kind.replace(" ", "-"), "note": note}
+            for when, kind, note in ordered
+        ],
+        took=format_seconds(took) if took is not None else None,
+    )
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -98,18 +149,15 @@ def batch_badge(batch: JobBatch) -> SafeString:
 
 def batch_progress(batch: JobBatch) -> SafeString:
     """The bar, then the figures it draws."""
-    finished = batch.total - batch.pending
-    failed = format_html(", {} failed", batch.failed) if batch.failed else ""
-    return format_html(
-        '<span class="jobman-progress-box">{} <span class="jobman-progress-text">'
-        "{} of {} finished ({} %){}</span></span>",
-        charts.progress_bar(
+    return render_field(
+        "batch_progress",
+        bar=charts.progress_bar(
             batch.total, batch.pending, batch.failed, cancelled=batch.cancelled_at is not None
         ),
-        finished,
-        batch.total,
-        batch.progress,
-        failed,
+        finished=batch.total - batch.pending,
+        total=batch.total,
+        progress=batch.progress,
+        failed=batch.failed,
     )
 
 

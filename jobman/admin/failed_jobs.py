@@ -6,26 +6,32 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from jobman import operations
 from jobman.admin.base import (
     ReadOnlyAdmin,
     done_lines,
+    operation_action,
     outcome_lines,
     retry_lines,
 )
 from jobman.admin.display import (
     admin_url,
+    field,
     first_line,
+    link,
     preformatted,
     pretty_json,
 )
 from jobman.admin.filters import FailedJobTypeFilter, QueueFilter
 from jobman.models import FailedJob
+
+
+def forget_lines(result: operations.Result[int]) -> list[tuple[int, str]]:
+    labels = [str(pk) for pk in result.done]
+    return done_lines("Forgot {}", labels, "failed job") + outcome_lines(result, "failed job")
 
 
 @admin.register(FailedJob)
@@ -69,42 +75,24 @@ class FailedJobAdmin(ReadOnlyAdmin):
     @admin.display(description="job", ordering="jobman_id")
     def job(self, failure: FailedJob) -> SafeString:
         url = reverse(f"{self.admin_site.name}:jobman_jobman_change", args=[failure.jobman_id])
-        return format_html('<a href="{}">#{}</a>', url, failure.jobman_id)
+        return link(url, f"#{failure.jobman_id}")
 
-    @admin.display(description="type")
-    def job_type(self, failure: FailedJob) -> str:
-        return failure.jobman.type
-
-    @admin.display(description="error")
-    def error(self, failure: FailedJob) -> str:
-        return first_line(failure.jobman.error_message)
+    job_type = field("type", lambda failure: failure.jobman.type)
+    error = field("error", lambda failure: first_line(failure.jobman.error_message))
 
     @admin.display(description="payload")
     def payload_display(self, failure: FailedJob) -> SafeString:
         attribs = admin_url(self.admin_site, "jobman_jobman_attribs", failure.jobman_id)
         return pretty_json(failure.payload, attribs, "The job's attribs, as JSON")
 
-    @admin.display(description="exception")
-    def exception_display(self, failure: FailedJob) -> SafeString:
-        return preformatted(failure.exception)
+    exception_display = field("exception", lambda failure: preformatted(failure.exception))
 
-    @admin.action(description="Retry selected failed jobs", permissions=["retry"])
-    def retry_action(
-        self, request: HttpRequest, queryset: QuerySet[FailedJob]
-    ) -> HttpResponseRedirect | None:
-        return self.run_action(request, queryset, operations.retry, retry_lines)
-
-    @admin.action(
-        description="Forget selected failed jobs (their jobs stay failed)", permissions=["forget"]
+    retry_action = operation_action(
+        "Retry selected failed jobs", "retry", operations.retry, retry_lines
     )
-    def forget_action(
-        self, request: HttpRequest, queryset: QuerySet[FailedJob]
-    ) -> HttpResponseRedirect | None:
-        return self.run_action(
-            request, queryset, operations.forget, forget_lines, "Nothing to forget."
-        )
-
-
-def forget_lines(result: operations.Result[int]) -> list[tuple[int, str]]:
-    labels = [str(pk) for pk in result.done]
-    return done_lines("Forgot {}", labels, "failed job") + outcome_lines(result, "failed job")
+    forget_action = operation_action(
+        "Forget selected failed jobs (their jobs stay failed)",
+        "forget",
+        operations.forget,
+        forget_lines,
+    )

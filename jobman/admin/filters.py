@@ -4,12 +4,12 @@ followed."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from jobman import bounds, queues, registry
@@ -23,9 +23,7 @@ class KnownNamesFilter(admin.SimpleListFilter):
     row), with the chosen one kept: a name no longer configured, reached by a link."""
 
     field_path: str  # the column filtered on
-
-    def known(self) -> Iterable[str]:
-        raise NotImplementedError
+    known: Callable[[], Iterable[str]]  # the configured names
 
     def lookups(
         self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
@@ -42,14 +40,8 @@ class KnownNamesFilter(admin.SimpleListFilter):
 
 
 class JobTypeFilter(KnownNamesFilter):
-    """Job types from the registry."""
-
-    title = "type"
-    parameter_name = "type"
-    field_path = "type"
-
-    def known(self) -> Iterable[str]:
-        return registry.all_types()
+    title = parameter_name = field_path = "type"
+    known = staticmethod(registry.all_types)
 
 
 class FailedJobTypeFilter(JobTypeFilter):
@@ -57,33 +49,34 @@ class FailedJobTypeFilter(JobTypeFilter):
 
 
 class QueueFilter(KnownNamesFilter):
-    """Queues from ``RQ_QUEUES``."""
-
-    title = "queue"
-    parameter_name = "queue"
-    field_path = "queue"
-
-    def known(self) -> Iterable[str]:
-        return queues.configured_queues()
+    title = parameter_name = field_path = "queue"
+    known = staticmethod(queues.configured_queues)
 
 
-class EverFailedFilter(admin.SimpleListFilter):
-    """Rows with at least one failed attempt, including those that succeeded later."""
+class ChoicesFilter(admin.SimpleListFilter):
+    """Fixed choices: ``conditions`` gives each value its label and the rows it keeps."""
 
-    title = "has failed at least once"
-    parameter_name = "failed"
+    conditions: ClassVar[dict[str, tuple[str, Q]]]
 
     def lookups(
         self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
     ) -> list[tuple[str, str]]:
-        return [("yes", "Yes"), ("no", "No")]
+        return [(value, label) for value, (label, _) in self.conditions.items()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(failed_at__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(failed_at__isnull=True)
-        return queryset
+        choice = self.conditions.get(self.value() or "")
+        return queryset if choice is None else queryset.filter(choice[1])
+
+
+class EverFailedFilter(ChoicesFilter):
+    """Rows with at least one failed attempt, including those that succeeded later."""
+
+    title = "has failed at least once"
+    parameter_name = "failed"
+    conditions = {
+        "yes": ("Yes", Q(failed_at__isnull=False)),
+        "no": ("No", Q(failed_at__isnull=True)),
+    }
 
 
 class LinkedFilter(admin.SimpleListFilter):
@@ -91,13 +84,10 @@ class LinkedFilter(admin.SimpleListFilter):
     so it costs no query."""
 
     field: str  # the column filtered on
+    parse: Callable[[str], object]  # the value to filter on; ValueError when it is not one
 
     def label(self, value: str) -> str:
-        raise NotImplementedError
-
-    def parse(self, value: str) -> object:
-        """The value to filter on; IncorrectLookupParameters when it is not one."""
-        raise NotImplementedError
+        return f"{self.title} {value}"
 
     def lookups(
         self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
@@ -109,58 +99,46 @@ class LinkedFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        return queryset.filter(**{self.field: self.parse(value)})
+        try:
+            parsed = self.parse(value)
+        except ValueError as error:
+            raise IncorrectLookupParameters(f"not a {self.title} id: {error}") from None
+        return queryset.filter(**{self.field: parsed})
 
 
 class BatchFilter(LinkedFilter):
     title = "batch"
     parameter_name = "batch__id__exact"
     field = "batch_id"
-
-    def label(self, value: str) -> str:
-        return f"batch {value}"
-
-    def parse(self, value: str) -> object:
-        try:
-            return bounds.row_id(value)
-        except ValueError as error:
-            raise IncorrectLookupParameters(f"not a batch id: {error}") from None
+    parse = staticmethod(bounds.row_id)
 
 
 class ChainFilter(LinkedFilter):
     title = "chain"
     parameter_name = "chain_id__exact"
     field = "chain_id"
+    parse = staticmethod(uuid.UUID)
 
     def label(self, value: str) -> str:
-        return f"chain {value[:8]}"
-
-    def parse(self, value: str) -> object:
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            raise IncorrectLookupParameters(f"not a chain id: {value!r}") from None
+        return f"chain {value[:8]}"  # a UUID's first characters tell chains apart
 
 
-class BatchStateFilter(admin.SimpleListFilter):
+class BatchStateFilter(ChoicesFilter):
     title = "state"
     parameter_name = "state"
-
-    def lookups(
-        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
-    ) -> list[tuple[str, str]]:
-        return list(BATCH_STATES.items())
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if value == "cancelled":
-            return queryset.filter(cancelled_at__isnull=False)
-        if value == "running":
-            return queryset.filter(cancelled_at__isnull=True, finished_at__isnull=True)
-        if value == "completed":
-            return queryset.filter(cancelled_at__isnull=True, finished_at__isnull=False, failed=0)
-        if value == "failed":
-            return queryset.filter(
-                cancelled_at__isnull=True, finished_at__isnull=False, failed__gt=0
-            )
-        return queryset
+    # In the order of BATCH_STATES; each condition as batch_state() decides it.
+    conditions = {
+        "running": (
+            BATCH_STATES["running"],
+            Q(cancelled_at__isnull=True, finished_at__isnull=True),
+        ),
+        "completed": (
+            BATCH_STATES["completed"],
+            Q(cancelled_at__isnull=True, finished_at__isnull=False, failed=0),
+        ),
+        "failed": (
+            BATCH_STATES["failed"],
+            Q(cancelled_at__isnull=True, finished_at__isnull=False, failed__gt=0),
+        ),
+        "cancelled": (BATCH_STATES["cancelled"], Q(cancelled_at__isnull=False)),
+    }

@@ -8,13 +8,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
@@ -24,6 +25,7 @@ from jobman import bounds, dashboard, notes, operations, queues, registry
 from jobman.admin.base import (
     ReadOnlyAdmin,
     done_lines,
+    operation_action,
     outcome_lines,
     retry_lines,
     unpushed_lines,
@@ -33,14 +35,19 @@ from jobman.admin.display import (
     batch_badge,
     batch_label,
     batch_progress,
+    empty,
+    event_timeline,
+    field,
     finished_at,
     first_line,
     format_seconds,
     format_span,
+    link,
     local_time,
     moment,
     preformatted,
     pretty_json,
+    render_field,
     run_seconds,
     status_badge,
 )
@@ -67,6 +74,25 @@ CHAIN_STEPS_SHOWN = 100
 
 # The Controls fieldset of a job's page: each field shows only on the rows it concerns.
 CONTROL_FIELDS = ("delay_display", "unique_display", "chain_display", "batch_display")
+
+# What the actions say
+
+
+def requeue_lines(result: operations.Result[operations.RequeuedJob]) -> list[tuple[int, str]]:
+    lines = done_lines(
+        "Pushed {} to Redis",
+        [f"#{job.jobman_id} ({job.type})" for job in operations.pushed(result)],
+    )
+    lines += unpushed_lines(
+        messages.ERROR, "Redis could not take {}; they stay pending: ", result.unpushed
+    )
+    return lines + outcome_lines(result, "job")
+
+
+def cancel_lines(result: operations.Result[operations.CancelledJob]) -> list[tuple[int, str]]:
+    labels = [f"#{job.jobman_id} ({job.type}, was {job.status})" for job in result.done]
+    return done_lines("Cancelled {}", labels) + outcome_lines(result, "job")
+
 
 # Jobman
 
@@ -118,23 +144,8 @@ class JobmanAdmin(ReadOnlyAdmin):
         ("Attributes and logs", {"fields": ("attribs_display", "logs_display")}),
         ("Failed jobs and RQ", {"fields": ("failed_jobs_display", "rq_job_display")}),
     )
-    readonly_fields = (
-        "id",
-        "type",
-        "queue",
-        "status_display",
-        "tries",
-        "completed_code",
-        "worker",
-        "timeline",
-        "error_message_display",
-        "exception_display",
-        "attribs_display",
-        "logs_display",
-        "failed_jobs_display",
-        "rq_job_display",
-        *CONTROL_FIELDS,
-    )
+    # Every field is read-only: rows are history.
+    readonly_fields = (*flatten_fieldsets(fieldsets), *CONTROL_FIELDS)
 
     def __init__(self, model: type[Jobman], admin_site: admin.AdminSite) -> None:
         super().__init__(model, admin_site)
@@ -216,29 +227,12 @@ class JobmanAdmin(ReadOnlyAdmin):
 
     # Columns
 
-    @admin.display(description="status", ordering="status")
-    def status_display(self, row: Jobman) -> SafeString:
-        return status_badge(row.status)
-
-    @admin.display(description="tries")
-    def tries(self, row: Jobman) -> str:
-        return f"{row.attempts}/{row.max_tries}"
-
-    @admin.display(description="created", ordering="created_at")
-    def created(self, row: Jobman) -> str:
-        return local_time(row.created_at)
-
-    @admin.display(description="started")
-    def started(self, row: Jobman) -> str:
-        return local_time(row.started_at)
-
-    @admin.display(description="finished")
-    def finished(self, row: Jobman) -> str:
-        return local_time(finished_at(row))
-
-    @admin.display(description="duration")
-    def duration(self, row: Jobman) -> str:
-        return format_seconds(run_seconds(row))
+    status_display = field("status", lambda row: status_badge(row.status), ordering="status")
+    tries = field("tries", lambda row: f"{row.attempts}/{row.max_tries}")
+    created = field("created", lambda row: local_time(row.created_at), ordering="created_at")
+    started = field("started", lambda row: local_time(row.started_at))
+    finished = field("finished", lambda row: local_time(finished_at(row)))
+    duration = field("duration", lambda row: format_seconds(run_seconds(row)))
 
     # The change page
 
@@ -263,61 +257,32 @@ class JobmanAdmin(ReadOnlyAdmin):
             events.append((row.completed_at, "completed", row.completed_code or ""))
         if row.status == JobStatus.CANCELLED:
             events.append((row.updated_at, "cancelled", ""))
-        events.sort(key=lambda event: event[0])
-        items = format_html_join(
-            "",
-            '<li class="jobman-event-{}"><time datetime="{}">{}</time> <strong>{}</strong> {}</li>',
-            (
-                (
-                    kind.replace(" ", "-"),
-                    when.isoformat(),
-                    local_time(when),
-                    kind,
-                    note,
-                )
-                for when, kind, note in events
-            ),
-        )
-        duration = run_seconds(row)
-        total = (
-            format_html("<p>Last attempt took {}.</p>", format_seconds(duration))
-            if duration is not None
-            else ""
-        )
-        return format_html('<ol class="jobman-timeline">{}</ol>{}', items, total)
+        return event_timeline(events, took=run_seconds(row))
 
-    @admin.display(description="error message")
-    def error_message_display(self, row: Jobman) -> SafeString:
-        return preformatted(row.error_message)
-
-    @admin.display(description="exception")
-    def exception_display(self, row: Jobman) -> SafeString:
-        return preformatted(row.exception)
+    error_message_display = field("error message", lambda row: preformatted(row.error_message))
+    exception_display = field("exception", lambda row: preformatted(row.exception))
+    logs_display = field("logs", lambda row: preformatted(row.logs, "no log lines"))
 
     @admin.display(description="attribs")
     def attribs_display(self, row: Jobman) -> SafeString:
         return pretty_json(row.attribs, admin_url(self.admin_site, "jobman_jobman_attribs", row.pk))
 
-    @admin.display(description="logs")
-    def logs_display(self, row: Jobman) -> SafeString:
-        return preformatted(row.logs, empty="no log lines")
-
     @admin.display(description="failed jobs")
     def failed_jobs_display(self, row: Jobman) -> SafeString:
         failures = list(row.failures.order_by("-failed_at").values_list("pk", "failed_at"))
         if not failures:
-            return format_html('<span class="jobman-empty">{}</span>', "none")
-        return format_html_join(
-            mark_safe("<br>"),
-            '<a href="{}">failed job {}</a> ({})',
-            (
-                (
-                    reverse(f"{self.admin_site.name}:jobman_failedjob_change", args=[pk]),
-                    pk,
-                    local_time(when),
-                )
+            return empty("none")
+        site = self.admin_site.name
+        return render_field(
+            "failed_jobs",
+            failures=[
+                {
+                    "url": reverse(f"{site}:jobman_failedjob_change", args=[pk]),
+                    "pk": pk,
+                    "when": local_time(when),
+                }
                 for pk, when in failures
-            ),
+            ],
         )
 
     @admin.display(description="RQ job")
@@ -332,19 +297,14 @@ class JobmanAdmin(ReadOnlyAdmin):
         at = row.available_at
         if at is None:
             return "-"
-        after = format_span((at - row.created_at).total_seconds())
         ahead = (at - timezone.now()).total_seconds()
-        if row.status in JobStatus.waiting() and ahead > 0:
-            what = "Next attempt" if row.status == JobStatus.RETRYING else "Runs"
-            return format_html(
-                '<span class="jobman-delay">{} not before {} (in {}), {} after dispatch.</span>',
-                what,
-                moment(at),
-                format_span(ahead),
-                after,
-            )
-        return format_html(
-            '<span class="jobman-delay">Held until {}, {} after dispatch.</span>', moment(at), after
+        waits = row.status in JobStatus.waiting() and ahead > 0
+        return render_field(
+            "delay",
+            at=moment(at),
+            after=format_span((at - row.created_at).total_seconds()),
+            ahead=format_span(ahead) if waits else None,
+            what="Next attempt" if row.status == JobStatus.RETRYING else "Runs",
         )
 
     @admin.display(description="unique")
@@ -353,33 +313,20 @@ class JobmanAdmin(ReadOnlyAdmin):
         if job_class is None and row.unique_key is None:
             return "-"
         rule = ""
+        ends = None
         if job_class is not None:
             until = "starts" if job_class.unique_until == "processing" else "finishes"
             rule = f"unique per unique id until it {until}"
             if job_class.unique_for is not None:
                 rule += f", for {format_span(job_class.unique_for)} after dispatch at most"
-        if row.unique_key is None:
-            return format_html(
-                '<span class="jobman-unique">Not held: another job of this type with the same '
-                "unique id may be dispatched ({}).</span>",
-                rule,
-            )
-        expiry: SafeString | str = ""
-        if job_class is not None and job_class.unique_for is not None:
-            ends = row.created_at + timedelta(seconds=job_class.unique_for)
-            expiry = format_html(
-                " It {} at {}{}.",
-                "expired" if ends <= timezone.now() else "expires",
-                moment(ends),
-                ": the next dispatch takes it over" if ends <= timezone.now() else "",
-            )
-        return format_html(
-            '<span class="jobman-unique"><code>{}</code> held: dispatching {} with this unique '
-            "id returns this job{}.{}</span>",
-            row.unique_key,
-            row.type,
-            f" ({rule})" if rule else "",
-            expiry,
+                ends = row.created_at + timedelta(seconds=job_class.unique_for)
+        return render_field(
+            "unique",
+            key=row.unique_key,
+            type=row.type,
+            rule=rule,
+            ends=moment(ends) if ends is not None else None,
+            expired=ends is not None and ends <= timezone.now(),
         )
 
     @admin.display(description="chain")
@@ -396,54 +343,35 @@ class JobmanAdmin(ReadOnlyAdmin):
         more = len(steps) > CHAIN_STEPS_SHOWN
         steps = steps[:CHAIN_STEPS_SHOWN]
         last = (steps[-1][1] or 0) if steps else position
-        total = f"more than {last + 1}" if more else str(last + 1)
         site = self.admin_site
-        items = []
-        for pk, step, job_type, status in steps:
-            current = pk == row.pk
-            url = None if current else admin_url(site, "jobman_jobman_change", pk)
-            label = (
-                format_html("#{}", pk)
-                if url is None
-                else format_html('<a href="{}">#{}</a>', url, pk)
-            )
-            items.append(
-                format_html(
-                    '<li value="{}" class="jobman-chain-step{}" data-jobman-id="{}"{}>'
-                    "{} {} {}{}</li>",
-                    (step or 0) + 1,
-                    " jobman-current" if current else "",
-                    pk,
-                    mark_safe(' aria-current="step"') if current else "",
-                    label,
-                    job_type,
-                    status_badge(status),
-                    mark_safe(" <strong>this job</strong>") if current else "",
-                )
-            )
-        parts = [
-            format_html(
-                '<p class="jobman-chain-position">Step {} of {} of chain <code>{}</code>.</p>',
-                position + 1,
-                total,
-                row.chain_id,
-            )
-        ]
-        if start:
-            parts.append(format_html('<p class="jobman-muted">Steps 1 to {} not shown.</p>', start))
-        parts.append(format_html('<ol class="jobman-chain">{}</ol>', mark_safe("".join(items))))
-        if more:
-            parts.append(format_html('<p class="jobman-muted">{}</p>', "Later steps not shown."))
+        reason = None
         if row.status == JobStatus.CANCELLED:
             reason = notes.chain_cancel_reason(row.logs)
-            if reason:
-                parts.append(format_html('<p class="jobman-chain-reason">Why: {}</p>', reason))
-        listing = admin_url(
-            site, "jobman_jobman_changelist", query=f"?{ChainFilter.parameter_name}={row.chain_id}"
+        return render_field(
+            "chain",
+            position=position + 1,
+            total=f"more than {last + 1}" if more else last + 1,
+            chain_id=row.chain_id,
+            hidden_before=start,
+            hidden_after=more,
+            steps=[
+                {
+                    "number": (step or 0) + 1,
+                    "pk": pk,
+                    "current": pk == row.pk,
+                    "url": None if pk == row.pk else admin_url(site, "jobman_jobman_change", pk),
+                    "type": job_type,
+                    "badge": status_badge(status),
+                }
+                for pk, step, job_type, status in steps
+            ],
+            reason=reason,
+            list_url=admin_url(
+                site,
+                "jobman_jobman_changelist",
+                query=f"?{ChainFilter.parameter_name}={row.chain_id}",
+            ),
         )
-        if listing is not None:
-            parts.append(format_html('<p><a href="{}">All its steps in the list</a></p>', listing))
-        return mark_safe("".join(parts))
 
     @admin.display(description="batch")
     def batch_display(self, row: Jobman) -> SafeString | str:
@@ -452,55 +380,31 @@ class JobmanAdmin(ReadOnlyAdmin):
             return "-"
         batch, callback = found
         site = self.admin_site
-        url = admin_url(site, "jobman_jobbatch_change", batch.pk)
-        name = batch_label(batch)
-        link = format_html('<a href="{}">{}</a>', url, name) if url is not None else name
-        if callback is not None:
-            return format_html(
-                '<span class="jobman-batch">The {} callback of {} {}.</span>',
-                callback,
-                link,
-                batch_badge(batch),
-            )
-        listing = admin_url(
+        list_url = admin_url(
             site, "jobman_jobman_changelist", query=f"?{BatchFilter.parameter_name}={batch.pk}"
         )
-        jobs = (
-            format_html(' <a href="{}">All its jobs in the list</a>', listing)
-            if listing is not None
-            else ""
-        )
-        return format_html(
-            '<p class="jobman-batch">{} {}</p><p>{}</p><p>{}</p>',
-            link,
-            batch_badge(batch),
-            batch_progress(batch),
-            jobs,
+        return render_field(
+            "batch",
+            callback=callback,
+            batch_link=link(
+                admin_url(site, "jobman_jobbatch_change", batch.pk), batch_label(batch)
+            ),
+            badge=batch_badge(batch),
+            progress=batch_progress(batch) if callback is None else None,
+            list_url=list_url,
         )
 
     # Actions: each through operations, each with its own permission.
 
-    @admin.action(description="Retry selected failed jobs", permissions=["retry"])
-    def retry_action(
-        self, request: HttpRequest, queryset: QuerySet[Jobman]
-    ) -> HttpResponseRedirect | None:
-        return self.run_action(request, queryset, operations.retry_rows, retry_lines)
-
-    @admin.action(description="Requeue selected pending jobs", permissions=["requeue"])
-    def requeue_action(
-        self, request: HttpRequest, queryset: QuerySet[Jobman]
-    ) -> HttpResponseRedirect | None:
-        return self.run_action(
-            request, queryset, operations.requeue, requeue_lines, "Nothing to requeue."
-        )
-
-    @admin.action(description="Cancel selected waiting jobs", permissions=["cancel"])
-    def cancel_action(
-        self, request: HttpRequest, queryset: QuerySet[Jobman]
-    ) -> HttpResponseRedirect | None:
-        return self.run_action(
-            request, queryset, operations.cancel, cancel_lines, "Nothing to cancel."
-        )
+    retry_action = operation_action(
+        "Retry selected failed jobs", "retry", operations.retry_rows, retry_lines
+    )
+    requeue_action = operation_action(
+        "Requeue selected pending jobs", "requeue", operations.requeue, requeue_lines
+    )
+    cancel_action = operation_action(
+        "Cancel selected waiting jobs", "cancel", operations.cancel, cancel_lines
+    )
 
     def object_actions(self, request: HttpRequest, row: Jobman) -> list[dict[str, str]]:
         """The actions the change page offers as buttons for this row."""
@@ -536,19 +440,3 @@ def rq_job_state(row: Jobman) -> str:
     except RedisError as error:
         return f"Redis could not be asked ({error})"
     return f"{state.value if state is not None else 'unknown'} in RQ"
-
-
-def requeue_lines(result: operations.Result[operations.RequeuedJob]) -> list[tuple[int, str]]:
-    lines = done_lines(
-        "Pushed {} to Redis",
-        [f"#{job.jobman_id} ({job.type})" for job in operations.pushed(result)],
-    )
-    lines += unpushed_lines(
-        messages.ERROR, "Redis could not take {}; they stay pending: ", result.unpushed
-    )
-    return lines + outcome_lines(result, "job")
-
-
-def cancel_lines(result: operations.Result[operations.CancelledJob]) -> list[tuple[int, str]]:
-    labels = [f"#{job.jobman_id} ({job.type}, was {job.status})" for job in result.done]
-    return done_lines("Cancelled {}", labels) + outcome_lines(result, "job")
