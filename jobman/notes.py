@@ -18,12 +18,3 @@ def chain_cancel(position: int, pk: int, status: str) -> str:
     """Why a later step of a chain is cancelled: its step ``position`` (row ``pk``) ended
     ``status`` without completing. Kept in the step's ``cancel_reason``, and as a note."""
     return f"cancelled: step {position} of the chain (jobman #{pk}) ended {status}"
-
-
-def chain_cancel_reason(logs: str) -> str:
-    """The last chain-cancel note in ``logs``, without its time stamp; empty when none."""
-    for logged in reversed(logs.splitlines()):
-        at = logged.find("cancelled: step ")
-        if at >= 0:
-            return logged[at:]
-    return ""

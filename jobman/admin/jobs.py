@@ -21,7 +21,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
-from jobman import bounds, dashboard, notes, operations, queues, registry
+from jobman import bounds, dashboard, operations, queues, registry
 from jobman.admin.base import (
     ReadOnlyAdmin,
     done_lines,
@@ -344,9 +344,7 @@ class JobmanAdmin(ReadOnlyAdmin):
         steps = steps[:CHAIN_STEPS_SHOWN]
         last = (steps[-1][1] or 0) if steps else position
         site = self.admin_site
-        reason = None
-        if row.status == JobStatus.CANCELLED:
-            reason = notes.chain_cancel_reason(row.logs)
+        reason = row.cancel_reason if row.status == JobStatus.CANCELLED else None
         return render_field(
             "chain",
             position=position + 1,
