@@ -21,7 +21,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
-from jobman import bounds, dashboard, operations, queues, registry
+from jobman import bounds, operations, queues, registry
 from jobman.admin.base import (
     ReadOnlyAdmin,
     done_lines,
@@ -58,6 +58,7 @@ from jobman.admin.filters import (
     JobTypeFilter,
     QueueFilter,
 )
+from jobman.dashboard import views as dashboard_views
 from jobman.jobs import JobmanJob
 from jobman.models import JobBatch, Jobman, JobStatus
 
@@ -149,7 +150,7 @@ class JobmanAdmin(ReadOnlyAdmin):
 
     def __init__(self, model: type[Jobman], admin_site: admin.AdminSite) -> None:
         super().__init__(model, admin_site)
-        dashboard.link_from_index(admin_site)
+        dashboard_views.link_from_index(admin_site)
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
@@ -165,7 +166,7 @@ class JobmanAdmin(ReadOnlyAdmin):
         ]
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
-        return dashboard.page(self, request)
+        return dashboard_views.page(self, request)
 
     def attribs_json_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """A row's whole attribs, for a value too large for its page."""
@@ -178,7 +179,7 @@ class JobmanAdmin(ReadOnlyAdmin):
         return HttpResponse(text, content_type="application/json; charset=utf-8")
 
     def dashboard_json_view(self, request: HttpRequest) -> HttpResponse:
-        return dashboard.figures_json(self, request)
+        return dashboard_views.figures_json(self, request)
 
     # The changelist reads only the columns it shows.
 
