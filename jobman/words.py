@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 # Items a listing names one by one; the rest are counted.
 LISTED = 10
@@ -30,3 +31,13 @@ def duration(seconds: float) -> str:
         if seconds >= 2 * size:
             return f"{seconds / size:.0f} {unit}"
     return f"{seconds:.0f} s"
+
+
+def span(seconds: float) -> str:
+    """A span of time to the second, in its two largest units: ``30 s``, ``4 min 05 s``,
+    ``2 h 03 min``, ``3 d 04 h``."""
+    whole = round(abs(seconds))
+    for (unit, size), (smaller, smaller_size) in pairwise(TIME_UNITS):
+        if whole >= size:
+            return f"{whole // size} {unit} {whole % size // smaller_size:02d} {smaller}"
+    return f"{whole} s"

@@ -115,22 +115,7 @@ def format_seconds(seconds: float | None) -> str:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
         return f"{seconds:.1f} s"
-    whole = int(seconds)
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
-
-
-def format_span(seconds: float) -> str:
-    """A span of time to the second: ``30 s``, ``4 min 05 s``, ``2 h 03 min``, ``3 d 04 h``."""
-    whole = round(abs(seconds))
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    if whole < 86400:
-        return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
-    return f"{whole // 86400} d {whole % 86400 // 3600:02d} h"
+    return words.span(int(seconds))
 
 
 def moment(when: datetime) -> SafeString:

@@ -21,7 +21,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
-from jobman import bounds, operations, queues, registry
+from jobman import bounds, operations, queues, registry, words
 from jobman.admin.base import (
     ReadOnlyAdmin,
     done_lines,
@@ -41,7 +41,6 @@ from jobman.admin.display import (
     finished_at,
     first_line,
     format_seconds,
-    format_span,
     link,
     local_time,
     moment,
@@ -303,8 +302,8 @@ class JobmanAdmin(ReadOnlyAdmin):
         return render_field(
             "delay",
             at=moment(at),
-            after=format_span((at - row.created_at).total_seconds()),
-            ahead=format_span(ahead) if waits else None,
+            after=words.span((at - row.created_at).total_seconds()),
+            ahead=words.span(ahead) if waits else None,
             what="Next attempt" if row.status == JobStatus.RETRYING else "Runs",
         )
 
@@ -319,7 +318,7 @@ class JobmanAdmin(ReadOnlyAdmin):
             until = "starts" if job_class.unique_until == "processing" else "finishes"
             rule = f"unique per unique id until it {until}"
             if job_class.unique_for is not None:
-                rule += f", for {format_span(job_class.unique_for)} after dispatch at most"
+                rule += f", for {words.span(job_class.unique_for)} after dispatch at most"
                 ends = row.created_at + timedelta(seconds=job_class.unique_for)
         return render_field(
             "unique",
