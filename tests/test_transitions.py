@@ -4,6 +4,7 @@ the hot path is built from it."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -86,3 +87,14 @@ def test_migration_fills_the_reason_of_rows_a_chain_cancelled_from_their_note() 
 
     found = dict(Jobman.objects.values_list("pk", "cancel_reason"))
     assert found == {by_chain.pk: reason, by_person.pk: "", waiting.pk: ""}
+
+
+def test_the_readme_lists_every_move_as_the_table_has_it() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    listed = {}
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[0] in {move.name for move in MOVES}:
+            states = [cell.strip("`") for cell in cells[1].split(", ")]
+            listed[cells[0]] = (tuple(states), cells[2].strip("`"))
+    assert listed == {move.name: (move.sources, move.target) for move in MOVES}
