@@ -8,7 +8,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
-from jobman import conf, options, registry
+from jobman import conf, options, registry, schedules
 
 
 @register()
@@ -43,6 +43,11 @@ def check_jobman(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         )
         if isinstance(job_class.queue, str):
             used.setdefault(job_class.queue, f"{name}.queue")
+    errors.extend(
+        Error(problem, id="jobman.E030")
+        for schedule in schedules.configured()
+        for problem in schedules.problems(schedule)
+    )
     for queue, where in used.items():
         if queue not in rq_queues:
             errors.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 
@@ -42,6 +43,14 @@ DEFAULTS: dict[str, Any] = {
     # write-ahead log to reach the disk (synchronous_commit off, for those writes alone).
     # Faster workers; a crash of the database server may lose the last moments of them.
     "ASYNC_COMMIT": False,
+    # Periodic jobs besides those job classes declare with ``schedule``: name -> {"type",
+    # "cron", and optionally "attribs", "queue", "catch_up", "overlap"}.
+    "SCHEDULES": {},
+    # The time zone schedules' cron expressions are read in; None: settings.TIME_ZONE.
+    "SCHEDULE_TIME_ZONE": None,
+    # Seconds after its slot a run may still be fired on time; a slot later than that
+    # without a run is a missed run (fired or not as its schedule's ``catch_up`` says).
+    "SCHEDULE_GRACE": 60,
 }
 
 
@@ -60,6 +69,16 @@ def parse_rate(value: Any) -> tuple[int, int] | None:
     if not count.strip().isdigit() or int(count) < 1 or period.strip() not in PERIODS:
         return None
     return int(count), PERIODS[period.strip()]
+
+
+def _known_zone(value: Any) -> bool:
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return False
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 # Longest a backoff list may be.
@@ -108,6 +127,18 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "MAX_EXCEPTION_CHARS": (_positive_int, "a number of characters, 1 or more"),
     "MAX_ATTRIBS_BYTES": (_positive_int, "a number of bytes, 1 or more"),
     "ASYNC_COMMIT": (lambda v: isinstance(v, bool), "True or False"),
+    "SCHEDULES": (
+        lambda v: isinstance(v, dict) and all(isinstance(k, str) and k for k in v),
+        "a dict of schedule names to schedules",
+    ),
+    "SCHEDULE_TIME_ZONE": (
+        lambda v: v is None or _known_zone(v),
+        "a time zone name such as 'Europe/Paris', or None",
+    ),
+    "SCHEDULE_GRACE": (
+        lambda v: bounds.is_whole(v, 1, bounds.MAX_WAIT),
+        f"seconds, an int from 1 to {bounds.MAX_WAIT:,}",
+    ),
 }
 
 

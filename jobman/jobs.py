@@ -53,6 +53,13 @@ class JobmanJob:
     expire_after: ClassVar[int] = 300
     # Rate limit: (a name in JOBMAN["RATE_LIMITS"], a key), or None.
     rate_limit: ClassVar[tuple[str, str] | None] = None
+    # A periodic job: a cron expression (5 fields, or 6 with seconds last), the attribs of
+    # each run, what to do with slots missed while no scheduler ran ("latest", "all" or
+    # "none"), and whether a run may start while the previous one has not finished.
+    schedule: ClassVar[str | None] = None
+    schedule_attribs: ClassVar[Mapping[str, Any] | None] = None
+    schedule_catch_up: ClassVar[str] = "latest"
+    schedule_overlap: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -194,6 +201,23 @@ class JobmanJob:
                 return existing
         else:
             hotpath.insert(Jobman, router.db_for_write(Jobman, instance=row), [row])
+        cls._after_insert([row], recorded)
+        return row
+
+    @classmethod
+    def dispatch_scheduled(
+        cls, attribs: Mapping[str, Any] | None, queue: str | None, schedule: str, slot: datetime
+    ) -> Jobman:
+        """Save the run of ``schedule`` for ``slot``, pushed when the transaction commits.
+
+        Runs are unique per slot (the index on schedule and scheduled_for), not by
+        ``unique_id()``. ``jobman.schedules`` calls this; dispatch a job yourself with
+        ``dispatch()``.
+        """
+        row = cls._new_row(attribs, queue, None)
+        row.schedule, row.scheduled_for = schedule, slot
+        recorded = _saved_as_queued([row])
+        hotpath.insert(Jobman, router.db_for_write(Jobman, instance=row), [row])
         cls._after_insert([row], recorded)
         return row
 

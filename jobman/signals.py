@@ -1,6 +1,6 @@
 """Signals sent along a job's life.
 
-Each passes ``jobman`` (the row) and ``sender`` (the job class).
+Each passes ``jobman`` (the row) and ``sender`` (the job class), but ``schedule_missed``.
 """
 
 from __future__ import annotations
@@ -17,3 +17,6 @@ job_completed = Signal()
 job_retrying = Signal()
 # The job failed for good; also passes ``exception`` and ``failed_job`` (the failed_jobs row).
 job_failed = Signal()
+# A slot of a schedule passed without a run (no scheduler alive, or its catch_up left it
+# out); passes ``schedule`` (its name) and ``slot`` (an aware datetime). Sent once a slot.
+schedule_missed = Signal()

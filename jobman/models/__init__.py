@@ -5,6 +5,7 @@ from jobman.models.batch import JobBatch
 from jobman.models.failed import FailedJob
 from jobman.models.job import COMPLETED_CODE_LENGTH, Jobman
 from jobman.models.querysets import JobmanQuerySet
+from jobman.models.schedule import JobSchedule
 from jobman.models.transitions import FINISHED, MOVES, WAITING, JobStatus, Move
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "WAITING",
     "FailedJob",
     "JobBatch",
+    "JobSchedule",
     "JobStatus",
     "Jobman",
     "JobmanQuerySet",

@@ -54,6 +54,9 @@ class Jobman(models.Model):
     unique_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     # Why a cancelled row was cancelled, where something else than a person did it.
     cancel_reason = models.CharField(max_length=255, blank=True, default="")
+    # A run of a periodic schedule: the schedule's name and the slot it was fired for.
+    schedule = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    scheduled_for = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -90,7 +93,14 @@ class Jobman(models.Model):
                 fields=["type", "unique_key"],
                 condition=Q(unique_key__isnull=False),
                 name="jobmans_unique_key_uniq",
-            )
+            ),
+            # One run per slot of a schedule, however many schedulers fire it; the index
+            # also finds a schedule's runs, newest first.
+            models.UniqueConstraint(
+                fields=["schedule", "scheduled_for"],
+                condition=Q(schedule__isnull=False),
+                name="jobmans_schedule_slot_uniq",
+            ),
         ]
 
     def __str__(self) -> str:
