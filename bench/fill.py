@@ -19,7 +19,7 @@ QUEUES = ("default", "default", "high", "low")
 _POSTGRES_JOBMANS = """
 INSERT INTO jobmans (type, queue, status, attribs, logs, error_message, exception,
     completed_code, attempts, max_tries, available_at, pushed_at, started_at, failed_at,
-    completed_at, worker, created_at, updated_at)
+    completed_at, worker, cancel_reason, created_at, updated_at)
 SELECT
     (ARRAY[{types}])[1 + g %% 4],
     (ARRAY[{queues}])[1 + (g / 7) %% 4],
@@ -40,6 +40,7 @@ SELECT
     CASE WHEN st = 'failed' THEN c + interval '2 seconds' END,
     CASE WHEN st = 'completed' THEN c + interval '1 second' END,
     CASE WHEN st <> 'cancelled' THEN 'web-' || (g %% 4) || '.' || (1000 + g %% 8) ELSE '' END,
+    '',
     c,
     c + interval '2 seconds'
 FROM (
@@ -74,7 +75,7 @@ s AS (
 )
 INSERT INTO jobmans (type, queue, status, attribs, logs, error_message, exception,
     completed_code, attempts, max_tries, available_at, pushed_at, started_at, failed_at,
-    completed_at, worker, created_at, updated_at)
+    completed_at, worker, cancel_reason, created_at, updated_at)
 SELECT
     CASE g %% 4 {type_cases} END,
     CASE (g / 7) %% 4 {queue_cases} END,
@@ -95,6 +96,7 @@ SELECT
     CASE WHEN st = 'failed' THEN {failed} END,
     CASE WHEN st = 'completed' THEN {completed} END,
     CASE WHEN st <> 'cancelled' THEN 'web-' || (g %% 4) || '.' || (1000 + g %% 8) ELSE '' END,
+    '',
     {created},
     {updated}
 FROM s
