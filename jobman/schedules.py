@@ -17,7 +17,8 @@ jumps from 02:00 to 03:00) runs when the clock skips it; a local time that happe
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +39,8 @@ CATCH_UP = ("latest", "all", "none")
 CATCH_UP_ALL_LIMIT = 100
 # Slots counted as missed after a gap, at most, each time a schedule is fired.
 MISSED_COUNT_LIMIT = 10_000
+# Seconds between two looks of a scheduler: a slot is fired this late at most.
+TICK = 1.0
 
 
 @dataclass(frozen=True)
@@ -192,26 +195,63 @@ def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
     return high.replace(microsecond=0)
 
 
+class Scheduler:
+    """Fires due slots, look after look; between two slots of a schedule it asks the
+    database nothing about it."""
+
+    def __init__(self) -> None:
+        # Schedule name -> the earliest time something of it may be due.
+        self._next: dict[str, datetime] = {}
+
+    def tick(self, now: datetime | None = None) -> list[Fired]:
+        """Fire every schedule's due slots, once each across all schedulers; return what
+        was done. A schedule that cannot be fired now (bad configuration, a database
+        error) is logged and left for the next look."""
+        now = now or timezone.now()
+        if conf.problems():
+            logger.error("jobman: schedules not fired: settings.JOBMAN is wrong (manage.py check)")
+            return []
+        zone = time_zone()
+        done = []
+        for schedule in configured():
+            if now < self._next.get(schedule.name, now) or problems(schedule):
+                continue  # not due yet; or wrong, which `manage.py check` names
+            try:
+                fired = fire(schedule, now)
+            except Exception:
+                logger.exception(
+                    "jobman: schedule %s could not be fired; trying again", schedule.name
+                )
+                continue
+            self._next[schedule.name] = next_slot(schedule.cron, zone, now)
+            if fired.runs or fired.missed or fired.skipped:
+                done.append(fired)
+        return done
+
+    def run(self, stop: threading.Event, report: Callable[[Fired], None] | None = None) -> None:
+        """Look every ``TICK`` seconds until ``stop`` is set; ``report`` what each look
+        did (by default, log it)."""
+        while not stop.is_set():
+            for fired in self.tick():
+                (report or _log)(fired)
+            stop.wait(TICK)
+
+
+def _log(fired: Fired) -> None:
+    for row in fired.runs:
+        logger.info("jobman: schedule %s fired jobman #%s", fired.schedule, row.pk)
+    if fired.missed:
+        logger.warning(
+            "jobman: schedule %s missed %s slot(s), the last %s",
+            fired.schedule,
+            len(fired.missed),
+            fired.missed[-1].isoformat(),
+        )
+
+
 def fire_due(now: datetime | None = None) -> list[Fired]:
-    """Fire every schedule's due slots, once each across all schedulers; return what was
-    done. A schedule that cannot be fired now (bad configuration, a database error) is
-    logged and left for the next look."""
-    now = now or timezone.now()
-    if conf.problems():
-        logger.error("jobman: schedules not fired: settings.JOBMAN is wrong (manage.py check)")
-        return []
-    done = []
-    for schedule in configured():
-        if problems(schedule):
-            continue  # `manage.py check` names them
-        try:
-            fired = fire(schedule, now)
-        except Exception:
-            logger.exception("jobman: schedule %s could not be fired; trying again", schedule.name)
-            continue
-        if fired.runs or fired.missed or fired.skipped:
-            done.append(fired)
-    return done
+    """Fire what is due at ``now``, once: see ``Scheduler.tick``."""
+    return Scheduler().tick(now)
 
 
 def fire(schedule: Schedule, now: datetime) -> Fired:
@@ -230,17 +270,23 @@ def fire(schedule: Schedule, now: datetime) -> Fired:
         return fired
     due.reverse()  # oldest first
     newest = due[-1]
+    # Slots within the grace period are on time and always run; of the later ones,
+    # catch_up says which run. A new schedule runs its newest slot only: the ones before
+    # it existed are not missed. A paused one runs nothing, and misses nothing.
+    on_time = [slot for slot in due if now - slot <= grace]
+    late = [slot for slot in due if now - slot > grace]
     if state.paused_at is not None:
         chosen: list[datetime] = []
-    elif schedule.catch_up == "all":
-        chosen = due[-CATCH_UP_ALL_LIMIT:]
-    elif schedule.catch_up == "none":
-        chosen = [slot for slot in due if now - slot <= grace]
-    else:
+    elif new:
         chosen = [newest]
-    # A paused schedule misses nothing, nor does a new one slots from before it existed.
+    elif schedule.catch_up == "all":
+        chosen = late[-CATCH_UP_ALL_LIMIT:] + on_time
+    elif schedule.catch_up == "none":
+        chosen = on_time
+    else:
+        chosen = late[-1:] + on_time
     quiet = state.paused_at is not None or new
-    missed = [] if quiet else [slot for slot in due if slot not in chosen]
+    missed = [] if quiet else [slot for slot in late if slot not in chosen]
     if chosen and not schedule.overlap and _previous_run_unfinished(schedule):
         fired.skipped, chosen = chosen, []
     job_class = registry.find(schedule.job_type)

@@ -8,6 +8,7 @@ import ctypes
 import functools
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import socket
@@ -29,7 +30,7 @@ from rq.utils import now
 from rq.worker import BaseWorker, WorkerStatus
 
 from jobman import attempt as attempts
-from jobman import bounds, conf, reaper, runner
+from jobman import bounds, conf, reaper, runner, schedules
 from jobman.models import Jobman
 from jobman.queues import RUNNER, not_as_pushed, runs
 from jobman.storable import storable
@@ -109,6 +110,28 @@ def die_with_parent(parent_pid: int) -> None:
         return
     if os.getppid() != parent_pid:  # the worker died before prctl took effect
         os._exit(1)
+
+
+def start_scheduler() -> multiprocessing.process.BaseProcess:
+    """Start a child process that fires periodic jobs (``jobman.schedules``) while this
+    worker lives: forked before any job, it dies with the worker, as RQ's scheduler does."""
+    close_connections_before_fork()
+    parent = os.getpid()
+    process = multiprocessing.get_context("fork").Process(
+        target=_run_scheduler, args=(parent,), name="jobman-scheduler", daemon=True
+    )
+    process.start()
+    return process
+
+
+def _run_scheduler(parent_pid: int) -> None:
+    die_with_parent(parent_pid)
+    forget_inherited_connections()
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    schedules.Scheduler().run(stop)
+    connections.close_all()
 
 
 def default_worker_name() -> str:

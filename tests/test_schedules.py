@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from jobman import schedules, signals
 from jobman.models import Jobman, JobSchedule, JobStatus
 from jobman.testing import capture_dispatches
-from tests.support.helpers import ROOT, run_command, wait_for
+from tests.faults.support import alive, descendants
+from tests.support.helpers import ROOT, run_command, start_worker, stop_worker, wait_for
 from tests.testapp.jobs import HelloJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -200,10 +201,13 @@ def test_fire__a_long_gap_with_a_per_second_schedule_is_bounded() -> None:
     with with_schedules(fast={**HOURLY, "cron": "* * * * * *"}), capture_dispatches():
         schedules.fire_due(at("2026-06-01T00:00:00Z"))
         started = time.monotonic()
-        schedules.fire_due(at("2027-06-01T00:00:00Z"))  # a year of slots later
+        (fired,) = schedules.fire_due(at("2027-06-01T00:00:00Z"))  # a year of slots later
         took = time.monotonic() - started
     state = JobSchedule.objects.get(name="fast")
-    assert state.missed == schedules.MISSED_COUNT_LIMIT - 1  # the newest slot ran
+    # The newest 10,000 slots were looked at: those of the last minute (on time) and the
+    # newest late one ran, the rest are counted missed.
+    assert len(fired.runs) == 60 + 1 + 1
+    assert state.missed == schedules.MISSED_COUNT_LIMIT - len(fired.runs)
     assert state.fired_through == at("2027-06-01T00:00:00Z")
     assert took < 30  # walked back only as far as the count goes
 
@@ -330,3 +334,72 @@ def test_any_cron_text_is_refused_by_name_or_gives_slots(cron: str) -> None:
     if not schedules.problems(schedule):
         start = at("2026-06-01T00:00Z")
         assert schedules.next_slot(cron, PARIS, start) > start
+
+
+@pytest.mark.worker
+@pytest.mark.parametrize("worker_class", ["fork", "simple"])
+def test_worker__fires_schedules_and_runs_them_and_its_scheduler_ends_with_it(
+    worker_class: str,
+) -> None:
+    spec = {"type": "test.hello", "cron": "* * * * * *"}
+    env = {"JOBMAN_TEST_JOBMAN": json.dumps({"SCHEDULES": {"every-second": spec}})}
+    worker = start_worker("--worker-class", worker_class, env=env)
+    try:
+        wait_for(
+            lambda: (
+                Jobman.objects.filter(schedule="every-second", status=JobStatus.COMPLETED).count()
+                >= 2
+            ),
+            timeout=30,
+        )
+        below = descendants(worker.pid)
+        assert below  # the scheduler (and perhaps a work-horse)
+    finally:
+        output = stop_worker(worker)
+    time.sleep(0.5)
+    assert [pid for pid in below if alive(pid)] == [], output
+    assert "Traceback" not in output
+
+
+@pytest.mark.worker
+def test_worker__without_scheduler_fires_nothing() -> None:
+    spec = {"type": "test.hello", "cron": "* * * * * *"}
+    env = {"JOBMAN_TEST_JOBMAN": json.dumps({"SCHEDULES": {"every-second": spec}})}
+    worker = start_worker("--without-scheduler", "--worker-class", "simple", env=env)
+    try:
+        time.sleep(3)
+    finally:
+        output = stop_worker(worker)
+    assert not Jobman.objects.exists(), output
+
+
+@pytest.mark.worker
+def test_schedulers__a_restart_after_a_gap_follows_catch_up() -> None:
+    """A scheduler stops for a few seconds of a per-second schedule and starts again: with
+    catch_up "latest", only the newest slot runs, and every slot of the gap without a run
+    is counted missed."""
+    spec = {"type": "test.hello", "cron": "* * * * * *", "catch_up": "latest"}
+    env = {
+        "JOBMAN_TEST_JOBMAN": json.dumps({"SCHEDULES": {"every-second": spec}, "SCHEDULE_GRACE": 1})
+    }
+    rows = Jobman.objects.filter(schedule="every-second")
+    first = start_scheduler(env)
+    try:
+        wait_for(lambda: rows.count() >= 2, timeout=30)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=20)
+    before = rows.count()
+    time.sleep(5)
+    second = start_scheduler(env)
+    try:
+        wait_for(lambda: rows.count() >= before + 2, timeout=30)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        out, _ = second.communicate(timeout=20)
+
+    slots = list(rows.order_by("scheduled_for").values_list("scheduled_for", flat=True))
+    span = int((slots[-1] - slots[0]).total_seconds()) + 1
+    state = JobSchedule.objects.get(name="every-second")
+    assert state.missed >= 2, out  # the gap
+    assert len(slots) + state.missed == span  # each slot ran or is counted missed

@@ -150,7 +150,7 @@ class Fleet:
             os.killpg(worker.pid, signal.SIGKILL)
         stop_worker(worker, signal.SIGKILL)
         time.sleep(0.2)  # let the group's processes go
-        survivors = {pid for pid in below if _alive(pid)}
+        survivors = {pid for pid in below if alive(pid)}
         self.strays |= survivors
         return [worker.pid, *(pid for pid in below if pid not in survivors)]
 
@@ -168,7 +168,7 @@ class Fleet:
                 os.kill(pid, signal.SIGKILL)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

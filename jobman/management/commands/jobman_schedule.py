@@ -14,10 +14,6 @@ from jobman.management import arguments
 from jobman.management.base import JobmanCommand, when
 from jobman.models import Jobman, JobSchedule
 
-# Seconds between two looks at the schedules, at most: a schedule with a seconds field
-# fires on time, and a slot is never later than this.
-TICK = 1.0
-
 
 class Command(JobmanCommand):
     help = (
@@ -42,15 +38,14 @@ class Command(JobmanCommand):
         if list_them:
             self._list()
             return
+        if once:
+            for fired in schedules.fire_due():
+                self._say(fired, verbosity)
+            return
         stop = threading.Event()
         for number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(number, lambda *_: stop.set())
-        while not stop.is_set():
-            for fired in schedules.fire_due():
-                self._say(fired, verbosity)
-            if once:
-                return
-            stop.wait(TICK)
+        schedules.Scheduler().run(stop, lambda fired: self._say(fired, verbosity))
 
     def _say(self, fired: schedules.Fired, verbosity: int) -> None:
         if not verbosity:

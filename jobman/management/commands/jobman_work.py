@@ -10,8 +10,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from redis import Redis
 from redis.exceptions import RedisError
 
-from jobman import conf, queues
+from jobman import conf, queues, schedules
 from jobman.management import arguments
+from jobman.worker import start_scheduler
 
 # Seconds between two tries to reach Redis at start-up: doubling, up to the last.
 REDIS_WAITS = (1, 2, 4, 8, 16, 30)
@@ -60,7 +61,8 @@ class Command(BaseCommand):
         arguments.flag(
             parser,
             "--without-scheduler",
-            "Do not run RQ's scheduler, which starts delayed jobs and retries after backoff.",
+            "Run no scheduler: neither RQ's, which starts delayed jobs and retries after "
+            "backoff, nor jobman's, which fires periodic jobs.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -79,6 +81,9 @@ class Command(BaseCommand):
             [queues.get_queue(name) for name in names], connection=connection, **extra
         )
         levels = {0: "WARNING", 1: "INFO", 2: "DEBUG", 3: "DEBUG"}
+        scheduler = None
+        if not options["without_scheduler"] and schedules.configured():
+            scheduler = start_scheduler()
         try:
             worker.work(
                 burst=options["burst"],
@@ -93,6 +98,10 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Redis at {queues.connection_label(names[0])} failed the worker: {error}"
             ) from None
+        finally:
+            if scheduler is not None:
+                scheduler.terminate()
+                scheduler.join(timeout=10)
 
     def wait_for_redis(self, connection: Redis, queue: str, *, give_up: bool) -> None:
         """Return once Redis answers; until then say so, one line a try, and wait longer
