@@ -97,6 +97,75 @@ def configured() -> list[Schedule]:
     return [found[name] for name in sorted(found)]
 
 
+@dataclass(frozen=True)
+class Run:
+    """One run of a schedule, as its summary lists it."""
+
+    jobman_id: int
+    slot: datetime | None
+    status: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a person asks of a schedule: when next, how its last runs went, what it missed."""
+
+    schedule: Schedule
+    problems: list[str]
+    next_slot: datetime | None  # None: paused, or wrong
+    paused_at: datetime | None
+    missed: int
+    last_missed: datetime | None
+    skipped: int
+    last_runs: list[Run]  # newest first
+
+
+def summaries(now: datetime | None = None, runs: int = 5) -> list[Summary]:
+    """A summary of every configured schedule, with its ``runs`` newest runs."""
+    now = now or timezone.now()
+    configured_now = configured()
+    names = [schedule.name for schedule in configured_now]
+    states = {state.name: state for state in JobSchedule.objects.filter(name__in=names)}
+    found = []
+    zone = None if conf.problems() else time_zone()
+    for schedule in configured_now:
+        wrong = problems(schedule)
+        state = states.get(schedule.name)
+        paused_at = state.paused_at if state is not None else None
+        upcoming = None
+        if not wrong and paused_at is None and zone is not None:
+            upcoming = next_slot(schedule.cron, zone, now)
+        newest = (
+            Jobman.objects.filter(schedule=schedule.name)
+            .order_by("-scheduled_for")
+            .values_list("pk", "scheduled_for", "status")[:runs]
+        )
+        found.append(
+            Summary(
+                schedule=schedule,
+                problems=wrong,
+                next_slot=upcoming,
+                paused_at=paused_at,
+                missed=state.missed if state is not None else 0,
+                last_missed=state.last_missed if state is not None else None,
+                skipped=state.skipped if state is not None else 0,
+                last_runs=[Run(pk, slot, status) for pk, slot, status in newest],
+            )
+        )
+    return found
+
+
+def ensure_states() -> None:
+    """Give every configured schedule its state row, so that it can be paused before any
+    scheduler has seen it."""
+    grace = timedelta(seconds=conf.get("SCHEDULE_GRACE"))
+    for schedule in configured():
+        if not problems(schedule):
+            JobSchedule.objects.get_or_create(
+                name=schedule.name, defaults={"fired_through": timezone.now() - grace}
+            )
+
+
 def time_zone() -> ZoneInfo:
     return ZoneInfo(conf.get("SCHEDULE_TIME_ZONE") or settings.TIME_ZONE or "UTC")
 

@@ -7,12 +7,10 @@ import threading
 from typing import Any
 
 from django.core.management.base import CommandParser
-from django.utils import timezone
 
 from jobman import schedules
 from jobman.management import arguments
 from jobman.management.base import JobmanCommand, when
-from jobman.models import Jobman, JobSchedule
 
 
 class Command(JobmanCommand):
@@ -65,30 +63,24 @@ class Command(JobmanCommand):
             )
 
     def _list(self) -> None:
-        configured = schedules.configured()
-        if not configured:
+        found = schedules.summaries(runs=1)
+        if not found:
             self.stdout.write("No schedules.")
-            return
-        zone, now = schedules.time_zone(), timezone.now()
-        names = [schedule.name for schedule in configured]
-        states = {state.name: state for state in JobSchedule.objects.filter(name__in=names)}
-        for schedule in configured:
-            wrong = schedules.problems(schedule)
-            if wrong:
-                self.stdout.write(f"{schedule.name}: {schedule.cron!r}, not fired: {wrong[0]}")
+        for summary in found:
+            schedule = summary.schedule
+            if summary.problems:
+                self.stdout.write(
+                    f"{schedule.name}: {schedule.cron!r}, not fired: {summary.problems[0]}"
+                )
                 continue
-            last = (
-                Jobman.objects.filter(schedule=schedule.name)
-                .order_by("-scheduled_for")
-                .values_list("pk", "scheduled_for", "status")
-                .first()
+            upcoming = "paused" if summary.paused_at else when(summary.next_slot)
+            last = summary.last_runs[0] if summary.last_runs else None
+            ran = (
+                f"jobman #{last.jobman_id} for {when(last.slot)}, {last.status}"
+                if last
+                else "none yet"
             )
-            state = states.get(schedule.name)
-            paused = state is not None and state.paused_at is not None
-            upcoming = "paused" if paused else when(schedules.next_slot(schedule.cron, zone, now))
-            ran = f"jobman #{last[0]} for {when(last[1])}, {last[2]}" if last else "none yet"
-            missed = state.missed if state is not None else 0
             self.stdout.write(
                 f"{schedule.name}: {schedule.cron!r} ({schedule.job_type}), next {upcoming}; "
-                f"last run {ran}; missed {missed}."
+                f"last run {ran}; missed {summary.missed}."
             )
