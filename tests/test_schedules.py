@@ -403,3 +403,49 @@ def test_schedulers__a_restart_after_a_gap_follows_catch_up() -> None:
     state = JobSchedule.objects.get(name="every-second")
     assert state.missed >= 2, out  # the gap
     assert len(slots) + state.missed == span  # each slot ran or is counted missed
+
+
+def test_fire__an_hourly_schedule_over_the_night_the_clocks_go_back() -> None:
+    """Paris, 2026-10-25: the hour from 02:00 happens twice. An hourly schedule runs at
+    01:00, 02:00 (the first time the clock shows it) and 03:00: once a wall time."""
+    with with_schedules(hourly=HOURLY), capture_dispatches():
+        moment = at("2026-10-24T23:00:05Z")  # 01:00:05 CEST
+        while moment < at("2026-10-25T03:00:00Z"):
+            schedules.fire_due(moment)
+            moment += timedelta(minutes=30)
+    local = [slot.astimezone(PARIS).strftime("%H:%M%z") for slot, _ in runs("hourly")]
+    assert local == ["01:00+0200", "02:00+0200", "03:00+0100"]
+    assert JobSchedule.objects.get(name="hourly").missed == 0
+
+
+def test_fire__an_hourly_schedule_over_the_night_the_clocks_go_forward() -> None:
+    """Paris, 2026-03-29: 02:30 never shows; that slot runs when the clock skips it, at
+    03:00 CEST."""
+    with with_schedules(half_past={**HOURLY, "cron": "30 * * * *"}), capture_dispatches():
+        moment = at("2026-03-28T23:40:00Z")  # 00:40 CET
+        while moment < at("2026-03-29T03:00:00Z"):
+            schedules.fire_due(moment)
+            moment += timedelta(minutes=20)
+    local = [slot.astimezone(PARIS).strftime("%H:%M%z") for slot, _ in runs("half_past")]
+    assert local == ["01:30+0100", "03:00+0200", "03:30+0200", "04:30+0200"]
+
+
+def test_testing_fire_schedules__runs_dispatched_for_a_given_time() -> None:
+    from jobman.testing import fire_schedules
+
+    with with_schedules(hourly=HOURLY), capture_dispatches() as captured:
+        fired = fire_schedules(at("2026-06-01T10:00:05+02:00"))
+        captured.assert_dispatched(HelloJob, count=1, attribs={"name": "hourly"})
+    assert [row.scheduled_for for row in fired] == [at("2026-06-01T10:00+02:00")]
+
+
+def test_status__counts_schedules_and_their_missed_runs() -> None:
+    with with_schedules(hourly=HOURLY), capture_dispatches():
+        schedules.fire_due(at("2026-06-01T09:00:05+02:00"))
+        schedules.fire_due(at("2026-06-01T13:30:00+02:00"))  # 10, 11 and 12 missed
+        summary = run_command("jobman_status", "-v", "0")
+        full = run_command("jobman_status")
+        as_json = json.loads(run_command("jobman_status", "--json").out)
+    assert summary.out.rstrip().endswith(", 3 missed runs.")
+    assert "Schedules: 1, missed runs 3 (jobman_schedule --list)" in full.out
+    assert (as_json["schedules"], as_json["missed_runs"]) == (1, 3)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.utils import timezone
 from redis import Redis
 from redis.exceptions import RedisError
@@ -19,8 +19,8 @@ from rq import Worker
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
-from jobman import queues
-from jobman.models import FailedJob, Jobman, JobStatus
+from jobman import queues, schedules
+from jobman.models import FailedJob, Jobman, JobSchedule, JobStatus
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class StatusReport:
     jobs: dict[str, int]  # all rows by status
     failed_last_hour: int
     redis_errors: list[str] = field(default_factory=list)
+    # Periodic jobs: how many schedules are configured, and the slots they missed in all.
+    schedules: int = 0
+    missed_runs: int = 0
 
     @property
     def redis_ok(self) -> bool:
@@ -94,12 +97,16 @@ def status() -> StatusReport:
         infos.append(QueueInfo(name, None, None, None, "not in settings.RQ_QUEUES", counts[name]))
 
     workers = _workers(names, errors)
+    configured = [schedule.name for schedule in schedules.configured()]
+    missed = JobSchedule.objects.filter(name__in=configured).aggregate(total=Sum("missed"))
     return StatusReport(
         queues=infos,
         workers=workers,
         jobs=totals,
         failed_last_hour=failed_last_hour,
         redis_errors=sorted(set(errors.values())),
+        schedules=len(configured),
+        missed_runs=missed["total"] or 0,
     )
 
 

@@ -42,9 +42,10 @@ def _summary(report: readmodel.StatusReport) -> str:
         redis = f"{waiting} waiting in Redis, {plural(len(report.workers), 'worker')}"
     else:
         redis = "Redis unreachable"
+    missed = f", {report.missed_runs} missed runs" if report.schedules else ""
     return (
         f"{redis}, {report.jobs.get(JobStatus.RUNNING, 0)} running, "
-        f"{report.failed_last_hour} failed in the last hour."
+        f"{report.failed_last_hour} failed in the last hour{missed}."
     )
 
 
@@ -88,4 +89,9 @@ def _lines(report: readmodel.StatusReport) -> list[str]:
         lines.append("  " + "  ".join(cells))
     lines.append("")
     lines.append(f"Failed in the last hour: {report.failed_last_hour}")
+    if report.schedules:
+        lines.append(
+            f"Schedules: {report.schedules}, missed runs {report.missed_runs} "
+            "(jobman_schedule --list)"
+        )
     return lines
