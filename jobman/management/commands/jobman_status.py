@@ -42,7 +42,7 @@ def _summary(report: readmodel.StatusReport) -> str:
         redis = f"{waiting} waiting in Redis, {plural(len(report.workers), 'worker')}"
     else:
         redis = "Redis unreachable"
-    missed = f", {report.missed_runs} missed runs" if report.schedules else ""
+    missed = f", {plural(report.missed_runs, 'missed run')}" if report.schedules else ""
     return (
         f"{redis}, {report.jobs.get(JobStatus.RUNNING, 0)} running, "
         f"{report.failed_last_hour} failed in the last hour{missed}."
