@@ -60,3 +60,15 @@ class SlowJob(JobmanJob):
         time.sleep(seconds)
         self.log("done")
         return "success"
+
+
+class StockCheckJob(JobmanJob):
+    """A periodic job: every minute the worker's scheduler fires a run, a row of its own."""
+
+    type = "stock_check"
+    schedule = "* * * * *"
+    schedule_attribs = {"warehouse": "main"}
+
+    def handle(self) -> str:
+        self.log(f"counting the stock of warehouse {self.attribs['warehouse']}")
+        return "counted"
