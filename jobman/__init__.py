@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from jobman.backoff import exponential, jittered
+
 if TYPE_CHECKING:
     from jobman.jobs import JobFailed, JobmanJob
     from jobman.models import FailedJob, Jobman, JobStatus
 
-__all__ = ["FailedJob", "JobFailed", "JobStatus", "Jobman", "JobmanJob"]
+__all__ = [
+    "FailedJob",
+    "JobFailed",
+    "JobStatus",
+    "Jobman",
+    "JobmanJob",
+    "exponential",
+    "jittered",
+]
 
 _LAZY = {
     "JobmanJob": "jobman.jobs",

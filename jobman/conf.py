@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 
-from jobman import bounds
+from jobman import backoff, bounds
 
 DEFAULTS: dict[str, Any] = {
     # Queue a job class uses when it names none; it must be a key of RQ_QUEUES.
@@ -81,19 +81,9 @@ def _known_zone(value: Any) -> bool:
     return True
 
 
-# Longest a backoff list may be.
-MAX_BACKOFF_STEPS = 1000
-
-
 def valid_backoff(value: Any) -> bool:
-    """Return whether ``value`` is a backoff: seconds (0 to ``bounds.MAX_WAIT``), or a
-    non-empty list of them."""
-    if isinstance(value, list | tuple):
-        steps = value
-        return 0 < len(steps) <= MAX_BACKOFF_STEPS and all(
-            bounds.is_whole(v, 0, bounds.MAX_WAIT) for v in steps
-        )
-    return bounds.is_whole(value, 0, bounds.MAX_WAIT)
+    """Whether ``value`` is a backoff: seconds, a list of them, or a ``jobman.backoff``."""
+    return backoff.valid(value)
 
 
 VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -104,7 +94,8 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "DEFAULT_BACKOFF": (
         valid_backoff,
-        f"seconds (an int from 0 to {bounds.MAX_WAIT:,}) or a non-empty list of them",
+        f"seconds (an int from 0 to {bounds.MAX_WAIT:,}), a non-empty list of them, or "
+        "jobman.exponential(...) / jobman.jittered(...) with valid values",
     ),
     "DEFAULT_TIMEOUT": (
         lambda v: bounds.is_whole(v, 1, bounds.MAX_WAIT),

@@ -13,7 +13,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
+from jobman import backoff as backoffs
 from jobman import bounds, conf, hotpath, notes, options, queues, registry, signals
+from jobman.backoff import Backoff
 from jobman.jsonsafe import ensure_json
 from jobman.models import JobBatch, Jobman, JobStatus
 
@@ -39,7 +41,7 @@ class JobmanJob:
     type: ClassVar[str] = ""
     queue: ClassVar[str | None] = None
     tries: ClassVar[int | None] = None
-    backoff: ClassVar[int | Sequence[int] | None] = None
+    backoff: ClassVar[int | Sequence[int] | Backoff | None] = None
     timeout: ClassVar[int | None] = None
     # Deadlines: stop retrying this long after dispatch (seconds or timedelta), or after
     # this many failed attempts, whichever comes first (tries still applies).
@@ -137,10 +139,7 @@ class JobmanJob:
     def backoff_for(cls, attempt: int) -> int:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         backoff = cls.backoff if cls.backoff is not None else conf.get("DEFAULT_BACKOFF")
-        if isinstance(backoff, int):
-            return backoff
-        steps = list(backoff)
-        return int(steps[min(attempt, len(steps)) - 1])
+        return backoffs.seconds(backoff, attempt)
 
     @classmethod
     def gives_up(cls, row: Jobman) -> str | None:

@@ -89,7 +89,8 @@ OPTIONS = (
         "backoff",
         "jobman.E014",
         _optional(conf.valid_backoff),
-        f"seconds (an int from 0 to {MAX_WAIT:,}), or a non-empty list of them",
+        f"seconds (an int from 0 to {MAX_WAIT:,}), a non-empty list of them, or "
+        "jobman.exponential(...) / jobman.jittered(...) with valid values",
     ),
     Option(
         "retry_until",
