@@ -23,6 +23,11 @@ from jobman import bounds
 MAX_STEPS = 1000
 # Largest growth factor of an exponential backoff.
 MAX_FACTOR = 1000
+# What a backoff must be, as the checks say it.
+EXPECTED = (
+    f"seconds (an int from 0 to {bounds.MAX_WAIT:,}), a non-empty list of them, or "
+    "jobman.exponential(...) / jobman.jittered(...) with valid values"
+)
 
 
 @dataclass(frozen=True)

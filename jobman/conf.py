@@ -94,8 +94,7 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "DEFAULT_BACKOFF": (
         valid_backoff,
-        f"seconds (an int from 0 to {bounds.MAX_WAIT:,}), a non-empty list of them, or "
-        "jobman.exponential(...) / jobman.jittered(...) with valid values",
+        backoff.EXPECTED,
     ),
     "DEFAULT_TIMEOUT": (
         lambda v: bounds.is_whole(v, 1, bounds.MAX_WAIT),

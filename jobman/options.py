@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from jobman import bounds, conf
+from jobman import backoff, bounds, conf
 
 if TYPE_CHECKING:
     from jobman.jobs import JobmanJob
@@ -89,8 +89,7 @@ OPTIONS = (
         "backoff",
         "jobman.E014",
         _optional(conf.valid_backoff),
-        f"seconds (an int from 0 to {MAX_WAIT:,}), a non-empty list of them, or "
-        "jobman.exponential(...) / jobman.jittered(...) with valid values",
+        backoff.EXPECTED,
     ),
     Option(
         "retry_until",

@@ -49,7 +49,7 @@ def test_checks__no_queues_is_e002() -> None:
         ),
         (
             {"DEFAULT_BACKOFF": [10, -1]},
-            "settings.JOBMAN['DEFAULT_BACKOFF'] must be seconds (an int from 0 to 31,536,000) or a non-empty list of them, found [10, -1].",
+            "settings.JOBMAN['DEFAULT_BACKOFF'] must be seconds (an int from 0 to 31,536,000), a non-empty list of them, or jobman.exponential(...) / jobman.jittered(...) with valid values, found [10, -1].",
         ),
         (
             {"DEFAULT_TIMEOUT": "60"},

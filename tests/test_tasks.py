@@ -135,8 +135,8 @@ def test_options__wrong_backend_options_are_named() -> None:
         in message
     )
     assert (
-        "['BACKOFF'] must be seconds (an int from 0 to 31,536,000) or a non-empty list of them, "
-        "found []." in message
+        "['BACKOFF'] must be seconds (an int from 0 to 31,536,000), a non-empty list of them, "
+        "or jobman.exponential(...) / jobman.jittered(...) with valid values, found []." in message
     )
     assert "['COLOR'] is not a jobman option; known: TRIES, BACKOFF, TIMEOUT." in message
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.tasks import task_backends
 
-from jobman import bounds, conf
+from jobman import backoff, bounds, conf
 
 # Per-task options, each with the key that sets its default in a backend's OPTIONS.
 OPTIONS = {"tries": "TRIES", "backoff": "BACKOFF", "timeout": "TIMEOUT"}
@@ -23,10 +23,7 @@ def option_problem(name: str, value: Any) -> str | None:
     if name == "backoff":
         if conf.valid_backoff(value):
             return None
-        return (
-            f"must be seconds (an int from 0 to {bounds.MAX_WAIT:,}) or a non-empty list of "
-            f"them, found {value!r}"
-        )
+        return f"must be {backoff.EXPECTED}, found {value!r}"
     high = bounds.MAX_TRIES if name == "tries" else bounds.MAX_WAIT
     if bounds.is_whole(value, 1, high):
         return None
