@@ -24,6 +24,7 @@ from django.utils.module_loading import import_string
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, Worker
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.utils import now
@@ -31,6 +32,7 @@ from rq.worker import BaseWorker, WorkerStatus
 
 from jobman import attempt as attempts
 from jobman import bounds, conf, reaper, runner, schedules
+from jobman.limits import Limits
 from jobman.models import Jobman
 from jobman.queues import RUNNER, not_as_pushed, runs
 from jobman.storable import storable
@@ -148,6 +150,7 @@ class JobmanWorkerMixin:
     connection: Any
 
     def __init__(self, queues: Any, *args: Any, **kwargs: Any) -> None:
+        self.limits = Limits(kwargs.pop("max_time", None), kwargs.pop("max_memory", None))
         kwargs["serializer"] = JSONSerializer
         kwargs.setdefault("name", default_worker_name())
         # Heartbeats come often enough, idle or busy, that LOST_AFTER never misjudges a
@@ -174,6 +177,15 @@ class JobmanWorkerMixin:
             reaper.mark_alive(own_pipeline, self.name, ttl)
             own_pipeline.execute()
         self._reap_now_and_then()
+        if self._state == WorkerStatus.IDLE:  # type: ignore[attr-defined]
+            self._stop_at_a_limit(memory=False)
+
+    def _stop_at_a_limit(self, memory: bool) -> None:
+        """Between jobs: stop once past ``--max-time`` (or ``--max-memory``, after a job)."""
+        passed = self.limits.passed(memory)
+        if passed is not None:
+            logger.warning("jobman: worker %s stops: %s", self.name, passed)
+            raise StopRequested()
 
     # While a work-horse runs, its worker only watches it and sends heartbeats. Redis away
     # for a moment must not end the worker: RQ would quit, and the horse die with it.
@@ -317,6 +329,10 @@ class JobmanWorkerMixin:
         return True
 
     def execute_job(self, job: Job, queue: Queue) -> None:
+        self._execute(job, queue)
+        self._stop_at_a_limit(memory=True)
+
+    def _execute(self, job: Job, queue: Queue) -> None:
         func_name = runs(job)
         if func_name != RUNNER:
             self._refuse(

@@ -51,6 +51,18 @@ class Command(BaseCommand):
             help="Quit after being idle this many seconds.",
         )
         parser.add_argument(
+            "--max-time",
+            type=arguments.positive_int,
+            metavar="SECONDS",
+            help="Stop after the job in hand once the worker has run this long.",
+        )
+        parser.add_argument(
+            "--max-memory",
+            type=arguments.positive_int,
+            metavar="MB",
+            help="Stop after the job in hand once the worker's memory passes this many MB.",
+        )
+        parser.add_argument(
             "--name", type=arguments.text, help="Worker name (default: host.pid.random)."
         )
         arguments.flag(
@@ -77,6 +89,7 @@ class Command(BaseCommand):
         self.wait_for_redis(connection, names[0], give_up=options["no_wait"])
         worker_class = options["worker_class"]
         extra = {"name": options["name"]} if options["name"] else {}
+        extra |= {"max_time": options["max_time"], "max_memory": options["max_memory"]}
         worker = worker_class(
             [queues.get_queue(name) for name in names], connection=connection, **extra
         )
