@@ -23,6 +23,7 @@ from rq.serializers import JSONSerializer
 
 from jobman import bounds, conf, registry
 from jobman.models import Jobman, JobStatus
+from jobman.pauses import PausableQueue
 
 logger = logging.getLogger("jobman")
 
@@ -69,9 +70,12 @@ def get_connection(queue_name: str) -> Redis:
 
 
 def get_queue(name: str) -> Queue:
-    """Return RQ's queue ``name``, speaking JSON."""
+    """Return RQ's queue ``name``, speaking JSON, whose workers leave it alone while it
+    is paused."""
     if name not in _queues:
-        _queues[name] = Queue(name, connection=get_connection(name), serializer=JSONSerializer)
+        _queues[name] = PausableQueue(
+            name, connection=get_connection(name), serializer=JSONSerializer
+        )
     return _queues[name]
 
 

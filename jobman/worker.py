@@ -34,6 +34,7 @@ from jobman import attempt as attempts
 from jobman import bounds, conf, reaper, runner, schedules
 from jobman.limits import Limits
 from jobman.models import Jobman
+from jobman.pauses import PausableQueue
 from jobman.queues import RUNNER, not_as_pushed, runs
 from jobman.storable import storable
 
@@ -142,6 +143,9 @@ def default_worker_name() -> str:
 
 class JobmanWorkerMixin:
     """What jobman adds to any RQ worker class."""
+
+    # Leaves paused queues alone, and notices a pause within about a second.
+    queue_class = PausableQueue
 
     _is_horse: bool
     _worker_pid: int  # the worker's PID, recorded before it forks a work-horse
