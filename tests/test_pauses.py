@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -65,3 +66,22 @@ def test_pause_and_resume_say_whether_they_changed_anything() -> None:
     finally:
         assert pauses.resume(connection, "default") is True
     assert pauses.resume(connection, "default") is False
+
+
+def test_status_shows_a_paused_queue() -> None:
+    from tests.support.helpers import run_command
+
+    connection = queues.get_connection("high")
+    pauses.pause(connection, "high")
+    try:
+        result = run_command("jobman_status")
+        as_json = json.loads(run_command("jobman_status", "--json").out)
+    finally:
+        pauses.resume(connection, "high")
+    high = next(line for line in result.out.splitlines() if line.strip().startswith("high"))
+    assert high.endswith(", PAUSED (jobman_resume)")
+    assert {queue["name"]: queue["paused"] for queue in as_json["queues"]} == {
+        "default": False,
+        "high": True,
+        "low": False,
+    }

@@ -19,7 +19,7 @@ from rq import Worker
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
-from jobman import queues, schedules
+from jobman import pauses, queues, schedules
 from jobman.models import FailedJob, Jobman, JobSchedule, JobStatus
 
 
@@ -41,6 +41,8 @@ class QueueInfo:
     redis_error: str | None
     # From the database: rows of this queue by status.
     jobs: dict[str, int]
+    # Paused (jobman_pause): no worker takes its jobs; None when Redis could not be asked.
+    paused: bool | None = None
 
 
 @dataclass
@@ -85,11 +87,11 @@ def status() -> StatusReport:
         error = errors.get(id(connection))
         if error is None:
             try:
-                waiting, scheduled, oldest_wait = _redis_queue_status(name, connection)
+                waiting, scheduled, oldest_wait, paused = _redis_queue_status(name, connection)
             except RedisError as exc:
                 error = errors[id(connection)] = str(exc) or type(exc).__name__
         if error is None:
-            infos.append(QueueInfo(name, waiting, scheduled, oldest_wait, None, jobs))
+            infos.append(QueueInfo(name, waiting, scheduled, oldest_wait, None, jobs, paused))
         else:
             infos.append(QueueInfo(name, None, None, None, error, jobs))
     # Rows of queues no longer configured are counted too, so the totals add up.
@@ -110,13 +112,14 @@ def status() -> StatusReport:
     )
 
 
-def _redis_queue_status(name: str, connection: Redis) -> tuple[int, int, float | None]:
+def _redis_queue_status(name: str, connection: Redis) -> tuple[int, int, float | None, bool]:
     queue = queues.get_queue(name)
     with connection.pipeline(transaction=False) as pipeline:
         pipeline.llen(queue.key)
         pipeline.zcard(queue.scheduled_job_registry.key)
         pipeline.lindex(queue.key, 0)
-        waiting, scheduled, oldest_id = pipeline.execute()
+        pipeline.sismember(pauses.PAUSED_KEY, name)
+        waiting, scheduled, oldest_id, paused = pipeline.execute()
     oldest_wait = None
     if oldest_id is not None:
         job_id = oldest_id.decode() if isinstance(oldest_id, bytes) else str(oldest_id)
@@ -127,7 +130,7 @@ def _redis_queue_status(name: str, connection: Redis) -> tuple[int, int, float |
             enqueued_at = None
         if enqueued_at is not None:
             oldest_wait = max((timezone.now() - enqueued_at).total_seconds(), 0.0)
-    return int(waiting), int(scheduled), oldest_wait
+    return int(waiting), int(scheduled), oldest_wait, bool(paused)
 
 
 def _workers(names: list[str], errors: dict[int, str]) -> list[WorkerInfo]:

@@ -63,6 +63,8 @@ def _lines(report: readmodel.StatusReport) -> list[str]:
             state = f"{queue.waiting} waiting, {queue.scheduled} scheduled"
             if queue.oldest_wait is not None:
                 state += f", oldest waiting {duration(queue.oldest_wait)}"
+            if queue.paused:
+                state += ", PAUSED (jobman_resume)"
         lines.append(f"  {queue.name.ljust(width)}  {state}")
 
     lines.append("")
