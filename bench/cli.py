@@ -1,12 +1,14 @@
-"""``python -m bench``: jobman against bare RQ, side by side, on SQLite and PostgreSQL.
+"""``python -m bench``: jobman against bare RQ, side by side, on SQLite and PostgreSQL; and,
+in section ``peers``, against the other Django job systems installed (``--group peers``).
 
 Same machine, same Redis, same worker classes, same job counts; every figure is the
-median of ``--rounds`` rounds (bare RQ and jobman alternate within a round). See
+median of ``--rounds`` rounds (the systems alternate within a round). See
 BENCHMARKS.md for what each row means and the latest figures.
 
-    python -m bench                      everything, both databases (about 20 minutes)
+    python -m bench                      everything, both databases (about 30 minutes)
     python -m bench --quick              small counts, one round: a smoke test for CI
     python -m bench --db sqlite --sections workers,dispatch --json out.json
+    python -m bench --db sqlite --sqlite-mode default --sections peers
 """
 
 from __future__ import annotations
