@@ -12,7 +12,7 @@ class Peer(ABC):
     """One system measured: how its no-op jobs are put in the queue, drained by one worker
     process, and read back from what the system itself stored about them."""
 
-    # Models ("app_label.Model") whose rows the runs leave; jobman's and Redis are emptied anyway.
+    # Models ("app_label.Model") the runs fill; Redis and jobman's tables are emptied anyway.
     tables: tuple[str, ...] = ()
 
     def __init__(self, name: str, worker_class: str) -> None:
