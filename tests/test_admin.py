@@ -1,10 +1,13 @@
-"""The jobs and batches admin, through Django's test client: lists, pages, actions, permissions."""
+"""The jobs, batches and schedules admin, through Django's test client: lists, pages, actions,
+permissions."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import UTC, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -12,13 +15,13 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.http import HttpResponse
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from jobman import JobmanJob, operations
+from jobman import JobmanJob, operations, schedules
 from jobman import admin as jobman_admin
-from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
+from jobman.models import FailedJob, JobBatch, Jobman, JobSchedule, JobStatus
 from tests.support.rows import make_failed, make_row
 from tests.testapp.jobs import (
     BatchCallbackJob,
@@ -82,6 +85,12 @@ def notes(response: HttpResponse) -> list[str]:
 def act(client: Client, action: str, ids: list[int], url: str = CHANGELIST) -> HttpResponse:
     data: dict[str, Any] = {"action": action, "_selected_action": [str(pk) for pk in ids]}
     return client.post(reverse(url), data, follow=True)
+
+
+def press(client: Client, action: str, pk: int, page_url: str, url: str) -> HttpResponse:
+    """A row's page's button: the action on the row, posted to come back to the page."""
+    data = {"action": action, "_selected_action": [pk], jobman_admin.NEXT_FIELD: page_url}
+    return client.post(reverse(url), data)
 
 
 # The changelist
@@ -300,10 +309,7 @@ def test_change_page__retry_button_comes_back_to_the_page(superuser_client: Clie
     row = make_failed().jobman
     page_url = reverse("admin:jobman_jobman_change", args=[row.pk])
 
-    response = superuser_client.post(
-        reverse(CHANGELIST),
-        {"action": "retry_action", "_selected_action": [row.pk], jobman_admin.NEXT_FIELD: page_url},
-    )
+    response = press(superuser_client, "retry_action", row.pk, page_url, CHANGELIST)
 
     assert response.status_code == 302
     assert response["Location"] == page_url
@@ -913,14 +919,7 @@ def test_cancel_batch_action__needs_the_cancel_permission() -> None:
     assert JobBatch.objects.get(pk=batch.pk).cancelled_at is None
 
     assert "jobman-cancel_batch_action" in text(canceller.get(page_url))
-    response = canceller.post(
-        reverse(BATCH_CHANGELIST),
-        {
-            "action": "cancel_batch_action",
-            "_selected_action": [batch.pk],
-            jobman_admin.NEXT_FIELD: page_url,
-        },
-    )
+    response = press(canceller, "cancel_batch_action", batch.pk, page_url, BATCH_CHANGELIST)
     assert response["Location"] == page_url  # the button comes back to the batch's page
     assert set(batch.jobs.values_list("status", flat=True)) == {JobStatus.CANCELLED}
 
@@ -938,3 +937,202 @@ def test_batch_pages__hostile_names_are_escaped(superuser_client: Client) -> Non
         page = text(superuser_client.get(url))
         assert HOSTILE not in page, url
         assert ESCAPED in page, url
+
+
+# Schedules
+
+SCHEDULE_CHANGELIST = "admin:jobman_jobschedule_changelist"
+SCHEDULES = {
+    "hourly": {"type": "test.hello", "cron": "0 * * * *", "attribs": {"name": "hourly"}},
+    "nightly": {"type": "test.hello", "cron": "0 3 * * *", "queue": "low", "overlap": False},
+    "broken": {"type": "nope", "cron": "0 * * * *"},
+}
+
+
+@pytest.fixture
+def configured() -> Iterator[None]:
+    """Three schedules: two fine, one whose type no job class has."""
+    with override_settings(JOBMAN={"SCHEDULES": SCHEDULES, "SCHEDULE_TIME_ZONE": "UTC"}):
+        yield
+
+
+def run_of(name: str, hours_ago: int, status: str = JobStatus.COMPLETED) -> Jobman:
+    """A run of schedule ``name``, for the slot ``hours_ago`` hours before this one."""
+    slot = timezone.now().replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
+    return make_row(status, schedule=name, scheduled_for=slot - timedelta(hours=hours_ago))
+
+
+def state_of(name: str) -> JobSchedule:
+    schedules.ensure_states()
+    return JobSchedule.objects.get(name=name)
+
+
+def schedule_row(page: str, name: str) -> str:
+    """The changelist's row of schedule ``name``."""
+    return page.split(f">{name}</a></th>")[1].split("</tr>")[0]
+
+
+def test_schedule_changelist__every_configured_schedule_its_next_slot_and_last_runs(
+    superuser_client: Client, configured: None
+) -> None:
+    runs = [run_of("hourly", hours) for hours in range(7)]
+    Jobman.objects.filter(pk=runs[1].pk).update(status=JobStatus.FAILED)
+    JobSchedule.objects.create(name="retired", missed=3, last_missed=runs[6].scheduled_for)
+    operations.pause(["nightly"])
+
+    response = superuser_client.get(reverse(SCHEDULE_CHANGELIST))
+
+    assert response.status_code == 200
+    page = text(response)
+    names = re.findall(r'<th class="field-name"><a href="[^"]+">([^<]+)</a></th>', page)
+    assert names == ["hourly", "nightly", "retired"]  # the broken one cannot be stored
+    hourly = schedule_row(page, "hourly")
+    assert "<code>0 * * * *</code>" in hourly
+    upcoming = schedules.next_slot("0 * * * *", ZoneInfo("UTC"), timezone.now())
+    assert f'<time datetime="{upcoming.isoformat()}">' in hourly
+    shown = [int(pk) for pk in re.findall(r'<li data-jobman-id="(\d+)">', hourly)]
+    assert shown == [row.pk for row in runs[:5]]  # the newest five, newest first
+    for row in runs[:5]:
+        assert f'<a href="{reverse("admin:jobman_jobman_change", args=[row.pk])}">' in hourly
+    assert 'jobman-status-failed">Failed</span>' in hourly
+    assert "paused since <time" in schedule_row(page, "nightly")
+    assert "no run yet" in schedule_row(page, "nightly")
+    retired = schedule_row(page, "retired")
+    assert retired.count("not configured") == 3  # type, cron, next slot
+    assert '<span class="jobman-schedule-missed">3, the last <time' in retired
+    problems = page.split('<div class="jobman-schedule-problems">')[1].split("</div>")[0]
+    assert "<strong>broken</strong>: schedule &#x27;broken&#x27;: no job class" in problems
+    assert 'value="pause_action"' in page
+    assert 'value="resume_action"' in page
+
+
+def test_schedule_changelist__search_by_name(superuser_client: Client, configured: None) -> None:
+    def names(term: str) -> list[str]:
+        response = superuser_client.get(reverse(SCHEDULE_CHANGELIST), {"q": term})
+        assert response.status_code == 200
+        return re.findall(
+            r'<th class="field-name"><a href="[^"]+">([^<]+)</a></th>', text(response)
+        )
+
+    assert names("night") == ["nightly"]
+    assert names("1") == []  # a number is a name's text too, not a row's id
+
+
+def test_schedule_change_page__what_the_list_shows_and_all_its_runs(
+    superuser_client: Client, configured: None
+) -> None:
+    run = run_of("hourly", 1)
+    state = state_of("hourly")
+
+    response = superuser_client.get(reverse("admin:jobman_jobschedule_change", args=[state.pk]))
+
+    assert response.status_code == 200
+    page = text(response)
+    assert 'name="_save"' not in page
+    assert f'<li data-jobman-id="{run.pk}">' in page
+    assert f'<a href="{reverse(CHANGELIST)}?schedule=hourly">All its runs</a>' in page
+    assert "Queue its type&#x27;s; catch up: latest; overlap: allowed." in page
+    assert "&quot;name&quot;: &quot;hourly&quot;" in page  # the attribs of its runs
+    assert "jobman-pause_action" in page
+    assert "jobman-resume_action" not in page
+    nightly = state_of("nightly")
+    page = text(superuser_client.get(reverse("admin:jobman_jobschedule_change", args=[nightly.pk])))
+    assert "overlap: a slot is skipped while a run is unfinished" in page
+
+
+def test_pause_and_resume_actions__through_the_operations(
+    superuser_client: Client, configured: None
+) -> None:
+    hourly = state_of("hourly")
+    retired = JobSchedule.objects.create(name="retired")
+
+    paused = act(superuser_client, "pause_action", [hourly.pk, retired.pk], SCHEDULE_CHANGELIST)
+    again = act(superuser_client, "pause_action", [hourly.pk], SCHEDULE_CHANGELIST)
+    page = text(superuser_client.get(reverse("admin:jobman_jobschedule_change", args=[hourly.pk])))
+    resumed = act(superuser_client, "resume_action", [hourly.pk], SCHEDULE_CHANGELIST)
+
+    assert notes(paused) == ["Paused 1 schedule: hourly.", "Not configured: retired."]
+    (skipped,) = notes(again)
+    assert skipped.startswith("Skipped 1 schedule: schedule 'hourly' is paused since ")
+    assert "jobman-resume_action" in page  # a paused schedule's page offers Resume
+    assert notes(resumed) == ["Resumed 1 schedule: hourly."]
+    assert JobSchedule.objects.get(pk=hourly.pk).paused_at is None
+
+
+def test_pause_and_resume_actions__need_the_pause_permission(configured: None) -> None:
+    viewer = client_for(user_with("schedule-viewer", "view_jobschedule"))
+    pauser = client_for(user_with("pauser", "view_jobschedule", "pause_jobschedule"))
+    clerk = client_for(user_with("schedule-clerk"))
+    state = state_of("hourly")
+    page_url = reverse("admin:jobman_jobschedule_change", args=[state.pk])
+
+    listing = viewer.get(reverse(SCHEDULE_CHANGELIST))
+    assert listing.status_code == 200
+    assert 'name="action"' not in text(listing)
+    assert "jobman-pause_action" not in text(viewer.get(page_url))
+    for action in ("pause_action", "resume_action"):
+        response = act(viewer, action, [state.pk], SCHEDULE_CHANGELIST)
+        assert not any(note.startswith(("Paused", "Resumed")) for note in notes(response))
+    assert JobSchedule.objects.get(pk=state.pk).paused_at is None
+    assert clerk.get(reverse(SCHEDULE_CHANGELIST)).status_code == 403
+    assert clerk.get(page_url).status_code == 403
+
+    assert "jobman-pause_action" in text(pauser.get(page_url))
+    response = press(pauser, "pause_action", state.pk, page_url, SCHEDULE_CHANGELIST)
+    assert response["Location"] == page_url  # the button comes back to the schedule's page
+    assert JobSchedule.objects.get(pk=state.pk).paused_at is not None
+
+
+def test_change_page__a_run_of_a_schedule_links_to_it(
+    superuser_client: Client, configured: None
+) -> None:
+    run = run_of("hourly", 2)
+    state = state_of("hourly")
+    assert run.scheduled_for is not None
+
+    shown = controls(change_page(superuser_client, run))
+
+    schedule_url = reverse("admin:jobman_jobschedule_change", args=[state.pk])
+    assert (
+        f'Run of schedule <a href="{schedule_url}">hourly</a> for '
+        f'<time datetime="{run.scheduled_for.isoformat()}">' in shown
+    )
+    assert "field-schedule_display" not in controls(
+        change_page(superuser_client, HelloJob.dispatch({}, delay=timedelta(minutes=5)))
+    )
+
+
+def test_changelist__filters_by_schedule(superuser_client: Client, configured: None) -> None:
+    hourly = [run_of("hourly", hours) for hours in range(3)]
+    run_of("nightly", 24)
+    make_row()
+
+    def get(value: str) -> HttpResponse:
+        return superuser_client.get(reverse(CHANGELIST), {"schedule": value})
+
+    assert set(listed_ids(get("hourly"))) == {row.pk for row in hourly}
+    choices = text(superuser_client.get(reverse(CHANGELIST)))
+    for name in ("hourly", "nightly", "broken"):
+        assert f"?schedule={name}" in choices
+    nul = get("a\x00b")
+    assert (nul.status_code, nul["Location"][-4:]) == (302, "?e=1")
+    long = get("x" * 10_000)
+    assert long.status_code == 200
+    assert listed_ids(long) == []
+
+
+def test_schedule_pages__hostile_names_are_escaped(superuser_client: Client) -> None:
+    spec = {"type": "test.hello", "cron": "0 * * * *", "attribs": {"html": HOSTILE}}
+    with override_settings(JOBMAN={"SCHEDULES": {HOSTILE: spec}}):
+        run = run_of(HOSTILE, 1)
+        state = state_of(HOSTILE)
+        for url in (
+            reverse(SCHEDULE_CHANGELIST),
+            reverse("admin:jobman_jobschedule_change", args=[state.pk]),
+            reverse("admin:jobman_jobman_change", args=[run.pk]),
+            reverse(CHANGELIST),
+            reverse("admin:jobman_dashboard"),
+        ):
+            page = text(superuser_client.get(url))
+            assert HOSTILE not in page, url
+            assert ESCAPED in page, url

@@ -16,10 +16,10 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import path, reverse
 from django.utils import timezone
 
-from jobman import JobmanJob
+from jobman import JobmanJob, operations, schedules
 from jobman import admin as jobman_admin
 from jobman.dashboard import charts, figures
-from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
+from jobman.models import FailedJob, JobBatch, Jobman, JobSchedule, JobStatus
 from tests.support.helpers import start_worker, stop_worker, wait_for
 from tests.support.rows import UNREACHABLE, make_failed, make_row
 from tests.testapp.jobs import HelloJob, SleepyJob
@@ -288,6 +288,68 @@ def test_page__batches_panel_and_json(staff: Client) -> None:
     }
     assert batches[cancelled.pk]["state"] == "cancelled"
     assert batches[cancelled.pk]["cancelled_at"] is not None
+
+
+def test_page__schedules_table_and_json(staff: Client) -> None:
+    specs = {
+        "hourly": {"type": "test.hello", "cron": "0 * * * *"},
+        "nightly": {"type": "test.hello", "cron": "0 3 * * *"},
+        "broken": {"type": "nope", "cron": "0 * * * *"},
+    }
+    slot = timezone.now().replace(minute=0, second=0, microsecond=0)
+    with override_settings(JOBMAN={"SCHEDULES": specs, "SCHEDULE_TIME_ZONE": "UTC"}):
+        make_row(JobStatus.COMPLETED, schedule="hourly", scheduled_for=slot - timedelta(hours=1))
+        last = make_row(JobStatus.FAILED, schedule="hourly", scheduled_for=slot)
+        operations.pause(["nightly"])
+        JobSchedule.objects.filter(name="hourly").update(missed=2, last_missed=slot)
+        JobSchedule.objects.filter(name="nightly").update(missed=1)
+        page = staff.get(reverse(DASHBOARD)).content.decode()
+        data = staff.get(reverse(JSON)).json()
+
+    panel = page.split('<table id="jobman-schedules">')[1].split("</table>")[0]
+    rows = re.findall(r'<tr data-schedule="([^"]+)">(.*?)</tr>', panel, re.DOTALL)
+    assert [name for name, _ in rows] == ["broken", "hourly", "nightly"]
+    cells = {name: re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL) for name, row in rows}
+    hourly = JobSchedule.objects.get(name="hourly")
+    assert (
+        f'<a href="{reverse("admin:jobman_jobschedule_change", args=[hourly.pk])}">'
+        in (cells["hourly"][0])
+    )
+    upcoming = slot + timedelta(hours=1)
+    assert f'<time datetime="{upcoming.isoformat()}">' in cells["hourly"][1]
+    job_url = reverse("admin:jobman_jobman_change", args=[last.pk])
+    assert f'<a href="{job_url}">#{last.pk}</a>' in cells["hourly"][2]
+    assert 'jobman-status-failed">failed</span>' in cells["hourly"][2]
+    assert cells["hourly"][3] == "2"
+    assert cells["nightly"][1].startswith("paused since <time")
+    assert "no run yet" in cells["nightly"][2]
+    assert "not fired: schedule &#x27;broken&#x27;: no job class" in cells["broken"][1]
+    assert (
+        f'<a href="{reverse("admin:jobman_jobschedule_changelist")}">broken</a>'
+        in (cells["broken"][0])
+    )
+    assert '<span class="jobman-card-value" id="jobman-missed-runs">3</span>' in page
+    assert data["missed_runs"] == 3
+    by_name = {schedule["name"]: schedule for schedule in data["schedules"]}
+    assert by_name["hourly"] == {
+        **by_name["hourly"],
+        "type": "test.hello",
+        "next_slot": upcoming.isoformat().replace("+00:00", "Z"),
+        "paused_at": None,
+        "last_run_id": last.pk,
+        "last_run_status": "failed",
+        "missed": 2,
+    }
+    assert by_name["nightly"]["paused_at"] is not None
+    assert by_name["broken"]["problems"]
+
+
+def test_page__no_schedule_no_missed_runs(staff: Client) -> None:
+    page = staff.get(reverse(DASHBOARD)).content.decode()
+
+    assert "No schedule is configured." in page
+    assert "jobman-missed-runs" not in page
+    assert (figures.collect().missed_runs, schedules.configured()) == (0, [])
 
 
 def test_page__redis_unreachable_still_shows_the_database(staff: Client) -> None:

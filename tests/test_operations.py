@@ -1,8 +1,9 @@
-"""The operations (retry, requeue, cancel, prune, failed jobs, status) and their model methods."""
+"""The operations (retry, requeue, cancel, prune, failed jobs, status, pausing schedules) and
+their model methods."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,9 +17,10 @@ from rq.job import Job as RQJob
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
-from jobman import JobmanJob, operations, queues
+from jobman import JobmanJob, operations, queues, schedules
 from jobman.dashboard import readmodel
-from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
+from jobman.models import FailedJob, JobBatch, Jobman, JobSchedule, JobStatus
+from jobman.testing import capture_dispatches
 from tests.support import services
 from tests.support.helpers import (
     WorkerProcess,
@@ -811,3 +813,72 @@ def test_retry_rows__maps_jobman_ids_to_their_failed_jobs_and_names_the_rest() -
     ]
     assert result.unknown == [987654]
     assert Jobman.objects.get(pk=failure.jobman_id).status == JobStatus.QUEUED
+
+
+# Pausing and resuming schedules
+
+HOURLY = {"type": "test.hello", "cron": "0 * * * *"}
+
+
+def with_schedules(**specs: dict[str, Any]) -> Any:
+    return override_settings(JOBMAN={"SCHEDULES": specs, "SCHEDULE_TIME_ZONE": "UTC"})
+
+
+def fired_hours(name: str) -> list[int]:
+    slots = Jobman.objects.filter(schedule=name).order_by("scheduled_for")
+    return [slot.hour for slot in slots.values_list("scheduled_for", flat=True)]
+
+
+def test_pause__a_paused_schedule_fires_nothing_and_resumed_fires_again() -> None:
+    def hour(h: int) -> datetime:
+        return datetime(2026, 6, 1, h, 0, 5, tzinfo=UTC)
+
+    with with_schedules(hourly=HOURLY), capture_dispatches():
+        schedules.fire_due(hour(10))
+        paused = operations.pause(["hourly"])
+        assert schedules.fire_due(hour(11)) == []
+        assert schedules.fire_due(hour(12)) == []
+        resumed = operations.resume(["hourly"])
+        schedules.fire_due(hour(13))
+
+    assert paused.ok
+    assert resumed.ok
+    assert [entry.name for entry in paused.done] == ["hourly"]
+    assert resumed.done == [operations.ResumedSchedule("hourly", paused.done[0].paused_at)]
+    assert fired_hours("hourly") == [10, 13]
+    state = JobSchedule.objects.get(name="hourly")
+    assert (state.paused_at, state.missed) == (None, 0)  # slots paused through are not missed
+
+
+def test_pause__a_schedule_no_scheduler_has_seen_starts_paused() -> None:
+    with with_schedules(hourly=HOURLY), capture_dispatches():
+        result = operations.pause(["hourly"])
+        assert schedules.fire_due(timezone.now() + timedelta(hours=3)) == []
+
+    assert result.ok
+    assert JobSchedule.objects.get(name="hourly").paused_at == result.done[0].paused_at
+    assert not Jobman.objects.exists()
+
+
+def test_pause_and_resume__each_name_once_the_others_refused_by_name() -> None:
+    with with_schedules(hourly=HOURLY, broken={**HOURLY, "type": "nope"}):
+        first = operations.pause(["hourly", "hourly", "gone", "", "a\x00b", "x" * 300, "broken"])
+        again = operations.pause(["hourly"])
+        resumed = operations.resume(["hourly", "gone"])
+        not_paused = operations.resume(["hourly"])
+
+    assert (first.of, [entry.name for entry in first.done]) == ("schedule", ["hourly"])
+    assert first.unknown == ["gone"]
+    assert [item.reason for item in first.skipped] == [
+        "'' is not a schedule's name (1 to 255 characters, without NUL)",
+        "'a\\x00b' is not a schedule's name (1 to 255 characters, without NUL)",
+        f"{'x' * 40!r}... (300 characters) is not a schedule's name "
+        "(1 to 255 characters, without NUL)",
+        "schedule 'broken': no job class is registered with type 'nope'. It is never fired",
+    ]
+    assert not first.ok
+    assert [item.id for item in again.skipped] == ["hourly"]
+    assert again.skipped[0].reason.startswith("schedule 'hourly' is paused since 20")
+    assert ([entry.name for entry in resumed.done], resumed.unknown) == (["hourly"], ["gone"])
+    assert [item.reason for item in not_paused.skipped] == ["schedule 'hourly' is not paused"]
+    assert not JobSchedule.objects.filter(name__in=["gone", "broken"]).exists()

@@ -6,14 +6,22 @@ filters take their choices from the job registry and ``RQ_QUEUES`` instead of a
 columns it sorts by are indexed. Rows are never edited or deleted here: retrying,
 requeueing, cancelling and forgetting call the same functions as the commands.
 
-Django imports this package to register the admins: ``jobs``, ``failed_jobs`` and
-``batches``, one module each, on ``base`` (the read-only admin), ``changelist``,
-``filters`` and ``display``.
+Django imports this package to register the admins: ``jobs``, ``failed_jobs``,
+``batches`` and ``schedules``, one module each, on ``base`` (the read-only admin),
+``changelist``, ``filters`` and ``display``.
 """
 
 from jobman.admin.base import NEXT_FIELD, ReadOnlyAdmin
 from jobman.admin.batches import JobBatchAdmin
 from jobman.admin.failed_jobs import FailedJobAdmin
 from jobman.admin.jobs import JobmanAdmin
+from jobman.admin.schedules import JobScheduleAdmin
 
-__all__ = ["NEXT_FIELD", "FailedJobAdmin", "JobBatchAdmin", "JobmanAdmin", "ReadOnlyAdmin"]
+__all__ = [
+    "NEXT_FIELD",
+    "FailedJobAdmin",
+    "JobBatchAdmin",
+    "JobScheduleAdmin",
+    "JobmanAdmin",
+    "ReadOnlyAdmin",
+]

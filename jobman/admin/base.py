@@ -36,6 +36,7 @@ PERMISSION_RETRY = "jobman.retry_jobman"
 PERMISSION_REQUEUE = "jobman.requeue_jobman"
 PERMISSION_CANCEL = "jobman.cancel_jobman"
 PERMISSION_FORGET = "jobman.forget_failedjob"
+PERMISSION_PAUSE = "jobman.pause_jobschedule"
 
 
 def numeric_term(search_term: str) -> int | None:
@@ -56,7 +57,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_per_page = 100
     list_max_show_all = 200
     actions_on_bottom = True
-    # What a search for an id (42 or #42) matches; other text goes to search_fields.
+    # What a search for an id (42 or #42) matches; other text goes to search_fields. Empty:
+    # the rows have no id a person knows, and every term goes to search_fields.
     id_lookups: ClassVar[tuple[str, ...]] = ("pk",)
 
     class Media:
@@ -78,7 +80,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
         """An id goes straight to its row; anything else is looked for in search_fields."""
-        pk = numeric_term(search_term)
+        pk = numeric_term(search_term) if self.id_lookups else None
         if pk is None:
             return super().get_search_results(request, queryset, search_term)
         matches = Q()
@@ -100,6 +102,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_forget_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(PERMISSION_FORGET)
+
+    def has_pause_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION_PAUSE)
 
     def object_actions(self, request: HttpRequest, obj: Any) -> list[dict[str, str]]:
         """The actions an object's page offers as buttons (posted to the changelist)."""
@@ -250,8 +255,11 @@ def operation_action(
     return action
 
 
-def outcome_lines(result: operations.Result[Any], what: str) -> list[tuple[int, str]]:
-    """What every action says after what it did: warnings, the skipped, the unknown ids."""
+def outcome_lines(
+    result: operations.Outcome[Any, Any], what: str, gone: str = "No longer exist: "
+) -> list[tuple[int, str]]:
+    """What every action says after what it did: warnings, the skipped, and the unknown
+    ids, after ``gone``."""
     lines = [(messages.WARNING, warning) for warning in result.warnings]
     if result.skipped:
         reasons = [item.reason for item in result.skipped]
@@ -260,9 +268,7 @@ def outcome_lines(result: operations.Result[Any], what: str) -> list[tuple[int, 
         )
     if result.unknown:
         prefix = "#" if result.of == "jobman" else ""
-        lines.append(
-            named(messages.WARNING, "No longer exist: ", [f"{prefix}{pk}" for pk in result.unknown])
-        )
+        lines.append(named(messages.WARNING, gone, [f"{prefix}{pk}" for pk in result.unknown]))
     return lines
 
 

@@ -12,7 +12,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from jobman import bounds, queues, registry
+from jobman import bounds, queues, registry, schedules
 from jobman.dashboard.figures import BATCH_STATES
 
 # Filters whose choices cost no query
@@ -51,6 +51,17 @@ class FailedJobTypeFilter(JobTypeFilter):
 class QueueFilter(KnownNamesFilter):
     title = parameter_name = field_path = "queue"
     known = staticmethod(queues.configured_queues)
+
+
+def schedule_names() -> list[str]:
+    return [schedule.name for schedule in schedules.configured()]
+
+
+class ScheduleFilter(KnownNamesFilter):
+    """The runs of one schedule, as linked from its page."""
+
+    title = parameter_name = field_path = "schedule"
+    known = staticmethod(schedule_names)
 
 
 class ChoicesFilter(admin.SimpleListFilter):

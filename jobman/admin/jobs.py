@@ -56,10 +56,11 @@ from jobman.admin.filters import (
     EverFailedFilter,
     JobTypeFilter,
     QueueFilter,
+    ScheduleFilter,
 )
 from jobman.dashboard import views as dashboard_views
 from jobman.jobs import JobmanJob
-from jobman.models import JobBatch, Jobman, JobStatus
+from jobman.models import JobBatch, Jobman, JobSchedule, JobStatus
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldsetSpec
@@ -73,7 +74,13 @@ HEAVY_FIELDS = ("attribs", "logs", "error_message", "exception")
 CHAIN_STEPS_SHOWN = 100
 
 # The Controls fieldset of a job's page: each field shows only on the rows it concerns.
-CONTROL_FIELDS = ("delay_display", "unique_display", "chain_display", "batch_display")
+CONTROL_FIELDS = (
+    "delay_display",
+    "unique_display",
+    "chain_display",
+    "batch_display",
+    "schedule_display",
+)
 
 # What the actions say
 
@@ -111,7 +118,15 @@ class JobmanAdmin(ReadOnlyAdmin):
         "duration",
         "completed_code",
     )
-    list_filter = ("status", JobTypeFilter, QueueFilter, EverFailedFilter, BatchFilter, ChainFilter)
+    list_filter = (
+        "status",
+        JobTypeFilter,
+        QueueFilter,
+        EverFailedFilter,
+        BatchFilter,
+        ChainFilter,
+        ScheduleFilter,
+    )
     date_hierarchy = "created_at"
     search_fields = ("type", "error_message")
     search_help_text = "An id (42 or #42), or text found in the type or the error message."
@@ -195,6 +210,7 @@ class JobmanAdmin(ReadOnlyAdmin):
             "unique_display": obj.unique_key is not None or _unique_class(obj) is not None,
             "chain_display": obj.chain_id is not None,
             "batch_display": self._batch_of(obj) is not None,
+            "schedule_display": obj.schedule is not None,
         }
         shown = tuple(name for name in CONTROL_FIELDS if relevant[name])
         if shown:
@@ -390,6 +406,19 @@ class JobmanAdmin(ReadOnlyAdmin):
             badge=batch_badge(batch),
             progress=batch_progress(batch) if callback is None else None,
             list_url=list_url,
+        )
+
+    @admin.display(description="schedule")
+    def schedule_display(self, row: Jobman) -> SafeString | str:
+        if row.schedule is None:
+            return "-"
+        state = JobSchedule.objects.filter(name=row.schedule).values_list("pk", flat=True)
+        pk = state.first()
+        url = admin_url(self.admin_site, "jobman_jobschedule_change", pk) if pk else None
+        return render_field(
+            "scheduled_run",
+            schedule=link(url, row.schedule),
+            slot=moment(row.scheduled_for) if row.scheduled_for is not None else None,
         )
 
     # Actions: each through operations, each with its own permission.

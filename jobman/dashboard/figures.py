@@ -3,7 +3,8 @@
 Counts per minute come from SQL (``GROUP BY`` a truncated timestamp, over the last hour's
 rows only, found by index); runtime percentiles are computed in Python over at most
 ``RUNTIME_SAMPLE`` of the latest completions; batches are looked for among the latest
-``BATCH_WINDOW`` only; Redis and worker figures come from ``readmodel.status()``.
+``BATCH_WINDOW`` only; Redis and worker figures come from ``readmodel.status()``;
+schedules from ``schedules.summaries()``, one query per schedule for its last run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db.models import Count, F, Q, QuerySet, Subquery
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from jobman import ids
+from jobman import ids, schedules
 from jobman.dashboard import readmodel
 from jobman.models import JobBatch, Jobman, JobStatus
 
@@ -95,6 +96,20 @@ class BatchFigures:
     cancelled_at: datetime | None
 
 
+@dataclass(frozen=True)
+class ScheduleFigures:
+    name: str
+    type: str
+    next_slot: datetime | None  # None: paused, or not fired (see ``problems``)
+    paused_at: datetime | None
+    problems: list[str]
+    last_run_id: int | None  # the jobman row of its newest run
+    last_run_status: str | None
+    last_run_slot: datetime | None
+    missed: int  # slots that passed without a run
+    last_missed: datetime | None
+
+
 @dataclass
 class Figures:
     generated_at: datetime
@@ -111,6 +126,8 @@ class Figures:
     latest_failures: list[Failure]
     batches: list[BatchFigures]
     redis_errors: list[str] = field(default_factory=list)
+    schedules: list[ScheduleFigures] = field(default_factory=list)
+    missed_runs: int = 0  # by every configured schedule, in all
 
     @property
     def failure_rate(self) -> float | None:
@@ -141,6 +158,7 @@ def collect(now: datetime | None = None) -> Figures:
     report = readmodel.status()
     minutes = per_minute(since)
     runtimes, sample, capped = runtimes_by_type(since)
+    periodic = schedule_figures(now)
     return Figures(
         generated_at=now,
         since=since,
@@ -162,6 +180,8 @@ def collect(now: datetime | None = None) -> Figures:
         ],
         batches=recent_batches(since),
         redis_errors=report.redis_errors,
+        schedules=periodic,
+        missed_runs=sum(schedule.missed for schedule in periodic),
     )
 
 
@@ -274,6 +294,28 @@ def recent_batches(since: datetime) -> list[BatchFigures]:
         )
         for batch in found
     ]
+
+
+def schedule_figures(now: datetime) -> list[ScheduleFigures]:
+    """Each configured schedule: when next, how its newest run went, what it missed."""
+    found = []
+    for summary in schedules.summaries(now, runs=1):
+        last = summary.last_runs[0] if summary.last_runs else None
+        found.append(
+            ScheduleFigures(
+                name=summary.schedule.name,
+                type=summary.schedule.job_type,
+                next_slot=summary.next_slot,
+                paused_at=summary.paused_at,
+                problems=summary.problems,
+                last_run_id=last.jobman_id if last is not None else None,
+                last_run_status=last.status if last is not None else None,
+                last_run_slot=last.slot if last is not None else None,
+                missed=summary.missed,
+                last_missed=summary.last_missed,
+            )
+        )
+    return found
 
 
 def _workers(workers: list[readmodel.WorkerInfo]) -> list[WorkerFigures]:

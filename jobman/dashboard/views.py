@@ -17,7 +17,8 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 
 from jobman.dashboard import charts
-from jobman.dashboard.figures import BATCH_STATE_COLOURS, BATCH_STATES, collect
+from jobman.dashboard.figures import BATCH_STATE_COLOURS, BATCH_STATES, Figures, collect
+from jobman.models import JobSchedule
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -64,17 +65,34 @@ def page(model_admin: ModelAdmin[Jobman], request: HttpRequest) -> HttpResponse:
             for batch in figures.batches
         ],
         "batch_changelist_url": _url(site, "jobman_jobbatch_changelist"),
+        "schedules": _schedules(site, figures),
+        "schedule_changelist_url": _url(site, "jobman_jobschedule_changelist"),
     }
     request.current_app = site.name
     return TemplateResponse(request, "jobman/dashboard.html", context)
 
 
-def _url(site: AdminSite, name: str) -> str | None:
+def _url(site: AdminSite, name: str, *args: Any) -> str | None:
     """The URL of page ``name`` of ``site``, or None when that site does not serve it."""
     try:
-        return reverse(f"{site.name}:{name}")
+        return reverse(f"{site.name}:{name}", args=args)
     except NoReverseMatch:
         return None
+
+
+def _schedules(site: AdminSite, figures: Figures) -> list[dict[str, Any]]:
+    """The schedules, each linked to its page; one with problems, never fired, to the list
+    of schedules, which names them."""
+    changelist = _url(site, "jobman_jobschedule_changelist")
+    fine = [schedule.name for schedule in figures.schedules if not schedule.problems]
+    pages = {}
+    if changelist is not None and fine:
+        states = JobSchedule.objects.filter(name__in=fine).values_list("name", "pk")
+        pages = {name: _url(site, "jobman_jobschedule_change", pk) for name, pk in states}
+    return [
+        {"figures": schedule, "url": pages.get(schedule.name, changelist)}
+        for schedule in figures.schedules
+    ]
 
 
 def figures_json(model_admin: ModelAdmin[Jobman], request: HttpRequest) -> HttpResponse:

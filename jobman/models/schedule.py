@@ -27,6 +27,8 @@ class JobSchedule(models.Model):
     class Meta:
         db_table = "job_schedules"
         verbose_name = "schedule"
+        # The admin's Pause and Resume actions.
+        permissions = [("pause_jobschedule", "Can pause and resume schedules")]
 
     def __str__(self) -> str:
         return f"schedule {self.name}"

@@ -81,10 +81,12 @@ def retry_rows(jobman_ids: Iterable[int]) -> Result[RetriedJob]:
         if pk not in failures
     ]
     retried = retry(failed_id for pk in failed for failed_id in failures.get(pk, []))
-    jobman_of = {job.failed_job_id: job.jobman_id for job in retried.done}
+    jobman_of: dict[int | str, int] = {job.failed_job_id: job.jobman_id for job in retried.done}
     result.done, result.unpushed = retried.done, retried.unpushed
     # A failed job skipped by ``retry`` is named by its row here, where ids are jobman ids.
-    row_of = {failed_id: pk for pk, ids in failures.items() for failed_id in ids}
+    row_of: dict[int | str, int] = {
+        failed_id: pk for pk, ids in failures.items() for failed_id in ids
+    }
     result.skipped += [
         Skipped(row_of.get(item.id, jobman_of.get(item.id, 0)), item.reason)
         for item in retried.skipped

@@ -21,8 +21,8 @@ HEAVY_FIELDS = ("attribs", "logs", "error_message", "exception")
 T = TypeVar("T")
 
 
-def unique(ids: Iterable[int]) -> list[int]:
-    """The ids in the order given, each once."""
+def unique(ids: Iterable[T]) -> list[T]:
+    """The ids (or names) in the order given, each once."""
     return list(dict.fromkeys(ids))
 
 

@@ -1,7 +1,7 @@
 """Scenario 11: hostile query strings and POSTs against every admin page.
 
 Property-based (hypothesis): each changelist, change page and action of the jobs, failed
-jobs and batches admins, and the dashboard, is driven with generated parameters (huge,
+jobs, batches and schedules admins, and the dashboard, is driven with generated parameters (huge,
 zero and negative numbers, non-ASCII digits, NUL, invalid UTF-8, long text, lookups of
 every shape). Every answer is a page, a redirect (Django's own ``?e=1`` for a bad filter)
 or a 4xx; never a 5xx. A POST that is refused changes nothing.
@@ -10,6 +10,7 @@ or a 4xx; never a 5xx. A POST that is refused changes nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote_from_bytes
 
@@ -17,13 +18,14 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.test import Client
+from django.test.utils import override_settings
 from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
 from jobman import admin as jobman_admin
 from jobman import bounds
-from jobman.models import FailedJob, JobBatch, Jobman, JobStatus
+from jobman.models import FailedJob, JobBatch, Jobman, JobSchedule, JobStatus
 from tests.faults.support import record
 from tests.faults.test_hostile import HOSTILE
 from tests.support.rows import make_failed, make_row
@@ -107,6 +109,7 @@ KEYS = {
         "failed",
         "batch__id__exact",
         "chain_id__exact",
+        "schedule",
         "created_at__year",
         "created_at__month",
         "created_at__day",
@@ -117,11 +120,13 @@ KEYS = {
     ],
     "failedjob": [*COMMON_KEYS, "type", "queue", "jobman__id__exact", "failed_at__gte"],
     "jobbatch": [*COMMON_KEYS, "state", "total__gt", "name"],
+    "jobschedule": [*COMMON_KEYS, "name", "name__exact", "paused_at__isnull", "missed__gt"],
 }
 ACTIONS = {
     "jobman": ["retry_action", "requeue_action", "cancel_action", "delete_selected", "nothing"],
     "failedjob": ["retry_action", "forget_action", "delete_selected", ""],
     "jobbatch": ["cancel_batch_action", "delete_selected", "x" * 300],
+    "jobschedule": ["pause_action", "resume_action", "delete_selected", ""],
 }
 
 
@@ -141,6 +146,8 @@ def pairs_for(model: str) -> st.SearchStrategy[list[tuple[str, str | bytes]]]:
     return st.lists(st.tuples(key, VALUES | RAW), max_size=4)
 
 
+NIGHTLY = {"type": "test.hello", "cron": "0 3 * * *"}
+
 OBJECT_IDS = st.sampled_from(
     ["1", "0", "-1", "abc", "1_0", "\u0661", "\u00b2", "9223372036854775808", "9" * 40, "%00"]
 )
@@ -154,17 +161,21 @@ def superuser(admin_user: User) -> Client:
 
 
 @pytest.fixture
-def rows() -> dict[str, list[int]]:
-    """A row in every state, failed jobs and batches, for the pages to show."""
+def rows() -> Iterator[dict[str, list[int]]]:
+    """A row in every state, failed jobs, batches and a schedule, for the pages to show."""
     batch = JobBatch.objects.create(name="nightly", total=2, pending=1, failed=1)
     jobs = [make_row(status) for status in JobStatus.values]
     jobs.append(make_row(JobStatus.QUEUED, batch=batch, chain_id=uuid.UUID(int=1)))
+    state = JobSchedule.objects.create(name="nightly", missed=2, last_missed=batch.created_at)
+    jobs.append(make_row(schedule="nightly", scheduled_for=batch.created_at))
     failed = [make_failed(), make_failed()]
-    return {
-        "jobman": [row.pk for row in jobs],
-        "failedjob": [failure.pk for failure in failed],
-        "jobbatch": [batch.pk],
-    }
+    with override_settings(JOBMAN={"SCHEDULES": {"nightly": NIGHTLY}}):
+        yield {
+            "jobman": [row.pk for row in jobs],
+            "failedjob": [failure.pk for failure in failed],
+            "jobbatch": [batch.pk],
+            "jobschedule": [state.pk],
+        }
 
 
 def snapshot() -> tuple[Any, ...]:
@@ -172,6 +183,7 @@ def snapshot() -> tuple[Any, ...]:
         tuple(Jobman.objects.order_by("pk").values_list("pk", "status", "attempts", "pushed_at")),
         tuple(FailedJob.objects.order_by("pk").values_list("pk")),
         tuple(JobBatch.objects.order_by("pk").values_list("pk", "cancelled_at")),
+        tuple(JobSchedule.objects.order_by("pk").values_list("pk", "paused_at")),
     )
 
 
