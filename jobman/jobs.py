@@ -14,7 +14,7 @@ from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
 from jobman import backoff as backoffs
-from jobman import bounds, conf, hotpath, notes, options, queues, registry, signals
+from jobman import bounds, conf, hotpath, notes, options, queues, registry, signals, stops
 from jobman.backoff import Backoff
 from jobman.jsonsafe import ensure_json
 from jobman.models import JobBatch, Jobman, JobStatus
@@ -79,6 +79,7 @@ class JobmanJob:
         self.attribs: dict[str, Any] = jobman.attribs
         self.attempt: int = jobman.attempts
         self._log_lines: list[str] = []
+        self._stops: stops.Looker | None = None
 
     def handle(self) -> str | None:
         """Do the work. A returned string is stored as the row's ``completed_code``."""
@@ -88,8 +89,32 @@ class JobmanJob:
         """Called once when the job has failed for good. Override to clean up or alert."""
 
     def log(self, message: str) -> None:
-        """Add a timestamped line to the row's ``logs``."""
+        """Add a timestamped line to the row's ``logs``.
+
+        Raises ``JobStopped`` when someone has asked this job to stop (``jobman_cancel``).
+        """
         self._log_lines.append(notes.line(message, self.attempt))
+        if self.stopping():
+            raise stops.JobStopped(self.stop_reason)
+
+    def stopping(self) -> bool:
+        """Whether someone has asked this job to stop (``jobman_cancel``, the admin): a
+        long job looks now and then, tidies up and returns, and its row ends cancelled.
+        Looked up at most once a second, and not in the attempt's first second."""
+        if self._stops is None:
+            if self.jobman.pk is None or self.jobman.status != JobStatus.RUNNING:
+                return False
+            try:
+                connection = queues.get_connection(self.jobman.queue)
+            except ValueError:
+                return False
+            self._stops = stops.Looker(connection, self.jobman.pk)
+        return self._stops.look() is not None
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Who asked this job to stop, and when; None while no one has."""
+        return self._stops.reason if self._stops is not None else None
 
     def unique_id(self) -> str | None:
         """Return an id to make this job unique among waiting jobs of its type.

@@ -29,7 +29,7 @@ from rq.job import Job as RQJob
 from rq.timeouts import JobTimeoutException
 
 from jobman import attempt as attempts
-from jobman import conf, controls, followups, notes, options, queues, registry, signals
+from jobman import conf, controls, followups, notes, options, queues, registry, signals, stops
 from jobman.jobs import JobFailed, JobmanJob
 from jobman.jsonsafe import ensure_json
 from jobman.models import Jobman, JobStatus
@@ -110,12 +110,17 @@ def run(jobman_id: int) -> str | None:
     try:
         with _time_limit(timeout):
             code = job.handle()
+        if job.stop_reason is not None:
+            raise stops.JobStopped(job.stop_reason)  # it looked, tidied up and returned
         if code is not None and not isinstance(code, str):
             raise TypeError(
                 f"handle() returned {type(code).__name__} {code!r}; "
                 "return None or a str (stored as completed_code)"
             )
         ensure_json(job.attribs, max_bytes=conf.get("MAX_ATTRIBS_BYTES"))
+    except stops.JobStopped:
+        record_stopped(row, job.stop_reason or "stopped", job.collected_logs, rq_job)
+        return None
     except BaseException as error:
         # SystemExit, KeyboardInterrupt and the like are outcomes too: the attempt is
         # written first, and the worker then does what the exception asks (see
@@ -146,6 +151,14 @@ def record_success(row: Jobman, code: str | None, logs: str) -> None:
     if _persist(lambda: row.record_success(code, logs)):
         signals.job_completed.send(sender=registry.find(row.type), jobman=row)
         followups.after_finish(row)
+
+
+def record_stopped(row: Jobman, reason: str, logs: str, rq_job: RQJob | None) -> None:
+    """Write an attempt a person stopped: the row ends cancelled, and is not retried."""
+    steer_rq(rq_job, retry_in=None)
+    if _persist(lambda: row.record_stop(reason, logs)):
+        followups.after_finish(row)
+    stops.forget(queues.get_connection(row.queue), row.pk)
 
 
 def _persist(write: Callable[[], T]) -> T:

@@ -31,9 +31,9 @@ from rq.utils import now
 from rq.worker import BaseWorker, WorkerStatus
 
 from jobman import attempt as attempts
-from jobman import bounds, conf, reaper, runner, schedules
+from jobman import bounds, conf, queues, reaper, runner, schedules, stops
 from jobman.limits import Limits
-from jobman.models import Jobman
+from jobman.models import Jobman, JobStatus
 from jobman.pauses import PausableQueue
 from jobman.queues import RUNNER, not_as_pushed, runs
 from jobman.storable import storable
@@ -281,6 +281,20 @@ class JobmanWorkerMixin:
             finally:
                 keep_usable_connections()
 
+    _stopped_job_id: str | None
+
+    def _record_stopped(self, job: Job) -> None:
+        """Write the attempt RQ's stop-job command ended (``jobman_cancel`` of a running
+        job): the horse wrote nothing, so this process says it was stopped, and by whom."""
+        args = job.args
+        if len(args) != 1 or not bounds.is_row_id(args[0]):
+            return
+        running = Jobman.objects.filter(status=JobStatus.RUNNING, worker=self.name)
+        row = running.filter(pk=int(args[0])).first()
+        if row is not None:
+            reason = stops.asked(queues.get_connection(row.queue), row.pk) or "stopped"
+            runner.record_stopped(row, reason, row.logs, job)
+
     def _claim_ahead(self, job: Job) -> Jobman | None:
         """Claim the job's row for the horse; None leaves the claim to the horse."""
         if runs(job) != RUNNER:
@@ -384,11 +398,15 @@ class JobmanWorkerMixin:
     def handle_job_failure(
         self, job: Job, queue: Queue, started_job_registry: Any = None, exc_string: str = ""
     ) -> None:
+        # RQ forgets, in here, that its stop-job command ended this job's work-horse.
+        stopped = self._stopped_job_id is not None and self._stopped_job_id == job.id
         # RQ keeps the traceback in Redis, which cannot encode a lone surrogate (a file
         # name that is not UTF-8, say): unchanged, it would make the worker quit.
         super().handle_job_failure(  # type: ignore[misc]
             job, queue, started_job_registry=started_job_registry, exc_string=storable(exc_string)
         )
+        if stopped:
+            self._record_stopped(job)
 
     def _start_keep_alive(self) -> None:
         if self._keep_alive_thread is None:

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from jobman import JobmanJob, operations, schedules
+from jobman import JobmanJob, operations, schedules, stops
 from jobman import admin as jobman_admin
 from jobman.models import FailedJob, JobBatch, Jobman, JobSchedule, JobStatus
 from tests.support.rows import make_failed, make_row
@@ -422,7 +422,7 @@ def test_requeue_action__pushes_pending_rows_only(superuser_client: Client, redi
     ]
 
 
-def test_cancel_action__cancels_waiting_rows_and_refuses_running_ones(
+def test_cancel_action__cancels_waiting_rows_and_asks_running_ones_to_stop(
     superuser_client: Client, django_capture_on_commit_callbacks: Any, redis_db: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
@@ -433,11 +433,14 @@ def test_cancel_action__cancels_waiting_rows_and_refuses_running_ones(
 
     queued.refresh_from_db()
     running.refresh_from_db()
+    # The running one ends cancelled when its attempt next looks (tests/test_stops.py).
     assert (queued.status, running.status) == (JobStatus.CANCELLED, JobStatus.RUNNING)
-    assert notes(response)[0] == f"Cancelled 1 job: #{queued.pk} (test.hello, was queued)."
-    assert notes(response)[1].startswith(
-        f"Skipped 1 job: jobman #{running.pk} (test.hello) is running"
-    )
+    assert notes(response) == [
+        f"Cancelled 1 job: #{queued.pk} (test.hello, was queued).",
+        f"Asked 1 job to stop: #{running.pk} (test.hello).",
+    ]
+    asked = stops.asked(redis_db, running.pk) or ""
+    assert asked.startswith("stopped by admin (admin) at ")
     assert redis_db.llen("rq:queue:default") == 0
 
 

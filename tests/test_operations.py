@@ -17,7 +17,7 @@ from rq.job import Job as RQJob
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
-from jobman import JobmanJob, operations, queues, schedules
+from jobman import JobmanJob, operations, queues, schedules, stops
 from jobman.dashboard import readmodel
 from jobman.models import FailedJob, JobBatch, Jobman, JobSchedule, JobStatus
 from jobman.testing import capture_dispatches
@@ -535,23 +535,33 @@ def test_cancel__delayed_job_leaves_the_scheduled_registry(redis_db: redis.Redis
     assert redis_db.zscore("rq:scheduled:default", row.rq_job_id) is None
 
 
-def test_cancel__running_and_finished_rows_are_refused_the_others_cancelled() -> None:
+def test_cancel__finished_rows_are_refused_running_ones_asked_to_stop_the_others_cancelled(
+    redis_db: redis.Redis,
+) -> None:
     running = make_row(JobStatus.RUNNING, attempts=1)
     completed = make_row(JobStatus.COMPLETED, attempts=1)
     pending = make_row(JobStatus.PENDING)
     retrying = make_row(JobStatus.RETRYING, attempts=1, max_tries=2)
 
-    result = operations.cancel([running.pk, pending.pk, completed.pk, 999_999, retrying.pk])
+    result = operations.cancel(
+        [running.pk, pending.pk, completed.pk, 999_999, retrying.pk], who="ada"
+    )
 
-    assert [job.jobman_id for job in result.done] == [pending.pk, retrying.pk]
-    assert [item.id for item in result.skipped] == [running.pk, completed.pk]
+    assert [(job.jobman_id, job.stopping) for job in result.done] == [
+        (running.pk, True),
+        (pending.pk, False),
+        (retrying.pk, False),
+    ]
+    assert [item.id for item in result.skipped] == [completed.pk]
     assert result.skipped[0].reason == (
-        f"jobman #{running.pk} (test.hello) is running; only pending, queued or retrying "
-        "jobs can be cancelled"
+        f"jobman #{completed.pk} (test.hello) is completed; only jobs that have not "
+        "finished can be cancelled"
     )
     assert result.unknown == [999_999]
     assert not result.ok
+    # The running one ends when its attempt next looks; until then it runs.
     assert Jobman.objects.get(pk=running.pk).status == JobStatus.RUNNING
+    assert stops.asked(redis_db, running.pk).startswith("stopped by ada at ")
     assert Jobman.objects.get(pk=completed.pk).status == JobStatus.COMPLETED
 
 

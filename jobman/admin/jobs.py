@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -97,8 +97,14 @@ def requeue_lines(result: operations.Result[operations.RequeuedJob]) -> list[tup
 
 
 def cancel_lines(result: operations.Result[operations.CancelledJob]) -> list[tuple[int, str]]:
-    labels = [f"#{job.jobman_id} ({job.type}, was {job.status})" for job in result.done]
-    return done_lines("Cancelled {}", labels) + outcome_lines(result, "job")
+    done = result.done
+    cancelled = [f"#{j.jobman_id} ({j.type}, was {j.status})" for j in done if not j.stopping]
+    stopping = [f"#{j.jobman_id} ({j.type})" for j in done if j.stopping]
+    return (
+        done_lines("Cancelled {}", cancelled)
+        + done_lines("Asked {} to stop", stopping)
+        + outcome_lines(result, "job")
+    )
 
 
 # Jobman
@@ -429,9 +435,21 @@ class JobmanAdmin(ReadOnlyAdmin):
     requeue_action = operation_action(
         "Requeue selected pending jobs", "requeue", operations.requeue, requeue_lines
     )
-    cancel_action = operation_action(
-        "Cancel selected waiting jobs", "cancel", operations.cancel, cancel_lines
+
+    @admin.action(
+        description="Cancel selected jobs (running ones are stopped)", permissions=["cancel"]
     )
+    def cancel_action(
+        self, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> HttpResponseRedirect | None:
+        who = f"{request.user.get_username()} (admin)"
+        return self.run_action(
+            request,
+            queryset,
+            lambda ids: operations.cancel(ids, who=who),
+            cancel_lines,
+            "Nothing to cancel.",
+        )
 
     def object_actions(self, request: HttpRequest, row: Jobman) -> list[dict[str, str]]:
         """The actions the change page offers as buttons for this row."""
@@ -442,6 +460,8 @@ class JobmanAdmin(ReadOnlyAdmin):
             offered.append({"action": "requeue_action", "label": "Requeue"})
         if row.status in JobStatus.waiting() and self.has_cancel_permission(request):
             offered.append({"action": "cancel_action", "label": "Cancel"})
+        if row.status == JobStatus.RUNNING and self.has_cancel_permission(request):
+            offered.append({"action": "cancel_action", "label": "Stop"})
         return offered
 
 

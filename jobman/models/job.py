@@ -13,10 +13,10 @@ from django.db import models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from jobman import conf, hotpath, ids
+from jobman import conf, hotpath, ids, notes
 from jobman.models.failed import FailedJob
 from jobman.models.querysets import JobmanQuerySet
-from jobman.models.transitions import COMPLETE, FAIL, RELEASE, RETRY, JobStatus, Move
+from jobman.models.transitions import COMPLETE, FAIL, RELEASE, RETRY, STOP, JobStatus, Move
 from jobman.storable import cap_head, cap_tail
 
 COMPLETED_CODE_LENGTH = 255
@@ -149,6 +149,15 @@ class Jobman(models.Model):
             attempts=self.attempts - 1,
             available_at=available_at,
             logs=cap_tail(self.logs + note, conf.get("MAX_LOG_CHARS")),
+        )
+
+    def record_stop(self, reason: str, logs: str) -> bool:
+        """End the running attempt as a person asked: cancelled, with why, not retried."""
+        return self._finish_attempt(
+            STOP,
+            cancel_reason=reason[:255],
+            unique_key=None,
+            logs=cap_tail(logs + notes.line(reason, self.attempts), conf.get("MAX_LOG_CHARS")),
         )
 
     def record_retry(self, error: str, traceback: str, logs: str, available_at: datetime) -> bool:

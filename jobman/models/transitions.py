@@ -78,8 +78,10 @@ FAIL = Move("fail", (RUNNING,), FAILED, ERROR | {"unique_key"})
 CANCEL = Move("cancel", WAITING, CANCELLED, frozenset({"unique_key", "cancel_reason", "logs"}))
 """Cancelled before it ran: by a person, or by its chain when an earlier step did not
 complete (``cancel_reason`` says which step)."""
+STOP = Move("stop", (RUNNING,), CANCELLED, frozenset({"unique_key", "cancel_reason", "logs"}))
+"""A person stopped the running attempt (``jobman_cancel``, the admin): not retried."""
 REOPEN = Move("reopen", (FAILED,), PENDING, frozenset({"max_tries", "available_at", "pushed_at"}))
 """A person runs a failed job again, with more tries."""
 # fmt: on
 
-MOVES = (PUSH, UNPUSH, CLAIM, COMPLETE, RELEASE, RETRY, FAIL, CANCEL, REOPEN)
+MOVES = (PUSH, UNPUSH, CLAIM, COMPLETE, RELEASE, RETRY, FAIL, CANCEL, STOP, REOPEN)

@@ -7,12 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
-from rq.exceptions import InvalidJobOperation
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job as RQJob
 from rq.job import JobStatus as RQStatus
 from rq.serializers import JSONSerializer
 
-from jobman import followups, queues
+from jobman import followups, ids, queues, stops
 from jobman.models import JobBatch, Jobman, JobStatus
 from jobman.models.transitions import CANCEL
 from jobman.operations.results import Result, Skipped
@@ -24,7 +25,11 @@ class CancelledJob:
     jobman_id: int
     type: str
     queue: str
-    status: str  # the status it was cancelled from
+    status: str  # the status it was cancelled from; "running": asked to stop
+
+    @property
+    def stopping(self) -> bool:
+        return self.status == JobStatus.RUNNING
 
 
 @dataclass(frozen=True)
@@ -35,13 +40,16 @@ class CancelledBatch:
     unfinished: int  # its jobs still running (or not yet counted), which finish on their own
 
 
-def cancel(jobman_ids: Iterable[int]) -> Result[CancelledJob]:
-    """Cancel rows that have not started (pending, queued or retrying).
+def cancel(jobman_ids: Iterable[int], who: str = "") -> Result[CancelledJob]:
+    """Cancel rows that have not finished; a finished one is skipped.
 
-    A running or finished row is skipped. A cancelled row's RQ job is also taken out of its
-    queue or scheduled registry, so it is not even delivered; should one be delivered
+    A waiting row (pending, queued, retrying) is cancelled now, and its RQ job taken out of
+    its queue or scheduled registry, so it is not even delivered; should one be delivered
     anyway, the runner refuses to start a cancelled row. When Redis cannot be told, the
-    rows are cancelled all the same, with a warning.
+    rows are cancelled all the same, with a warning. A running row is asked to stop, on
+    behalf of ``who`` (see ``jobman.stops``): a forking worker ends its work-horse at once,
+    a ``SimpleWorker``'s job stops at its next ``log()``, ``progress()`` or ``stopping()``;
+    the row then ends cancelled, saying who stopped it, and is not retried.
     """
     wanted = unique(jobman_ids)
     result: Result[CancelledJob] = Result("jobman")
@@ -60,16 +68,34 @@ def cancel(jobman_ids: Iterable[int]) -> Result[CancelledJob]:
                 result.done.append(CancelledJob(pk, row.type, row.queue, row.status))
                 row.status = JobStatus.CANCELLED
                 followups.after_finish(row)  # its chain stops, its batch counts it
-            else:
+            elif status_of(pk) == JobStatus.RUNNING and _ask_to_stop(row, who, result.errors):
+                result.done.append(CancelledJob(pk, row.type, row.queue, JobStatus.RUNNING))
+            elif status_of(pk) != JobStatus.RUNNING:
                 result.skipped.append(
                     Skipped(
                         pk,
-                        f"jobman #{pk} ({row.type}) is {status_of(pk)}; only pending, queued "
-                        "or retrying jobs can be cancelled",
+                        f"jobman #{pk} ({row.type}) is {status_of(pk)}; only jobs that have "
+                        "not finished can be cancelled",
                     )
                 )
         withdraw(cancelled, result.warnings)
     return result
+
+
+def _ask_to_stop(row: Jobman, who: str, errors: list[str]) -> bool:
+    """Ask the running attempt of ``row`` to stop; False, said in ``errors``, when Redis
+    cannot be told."""
+    try:
+        connection = queues.get_connection(row.queue)
+        stops.ask(connection, row.pk, who)
+    except (RedisError, ValueError) as error:
+        errors.append(f"jobman #{row.pk} runs, and could not be asked to stop: {error}")
+        return False
+    # The forking worker's work-horse ends at once; a SimpleWorker has none, and its job
+    # stops at its next look.
+    with contextlib.suppress(RedisError, InvalidJobOperation, NoSuchJobError):
+        send_stop_job_command(connection, ids.rq_job_id(row.pk), serializer=JSONSerializer)
+    return True
 
 
 def cancel_batches(batch_ids: Iterable[int]) -> Result[CancelledBatch]:
@@ -98,9 +124,9 @@ def cancel_batches(batch_ids: Iterable[int]) -> Result[CancelledBatch]:
                 batch.jobs.filter(status__in=JobStatus.waiting()).values_list("pk", flat=True)
             )
             cancelled = followups.cancel_batch(batch)
-            for ids in chunks(waiting):
+            for some in chunks(waiting):
                 # Whoever cancelled them, cancelled rows have no business in Redis.
-                rows = Jobman.objects.filter(pk__in=ids, status=JobStatus.CANCELLED)
+                rows = Jobman.objects.filter(pk__in=some, status=JobStatus.CANCELLED)
                 withdraw(list(rows.only("id", "queue")), result.warnings)
             unfinished = JobBatch.objects.filter(pk=pk).values_list("pending", flat=True).first()
             result.done.append(CancelledBatch(pk, batch.name, cancelled, unfinished or 0))

@@ -377,3 +377,24 @@ class GeneratedOutputJob(JobmanJob):
         if self.attribs.get("fail"):
             raise RuntimeError(text("error"))
         return text("code")
+
+
+class LoopingJob(RecordingJob):
+    """Logs a line every ``every`` seconds for ``seconds``; with ``polite`` it asks
+    ``stopping()`` instead and returns early, having tidied up."""
+
+    type = "test.looping"
+    tries = 3
+
+    def handle(self) -> str:
+        self.record()
+        deadline = time.monotonic() + float(self.attribs.get("seconds", 30))
+        while time.monotonic() < deadline:
+            if self.attribs.get("polite"):
+                if self.stopping():
+                    self.log("tidied up")
+                    return "stopped early"
+            else:
+                self.log("still working")
+            time.sleep(float(self.attribs.get("every", 0.2)))
+        return "ran to the end"
