@@ -981,7 +981,7 @@ def test_schedule_changelist__every_configured_schedule_its_next_slot_and_last_r
     runs = [run_of("hourly", hours) for hours in range(7)]
     Jobman.objects.filter(pk=runs[1].pk).update(status=JobStatus.FAILED)
     JobSchedule.objects.create(name="retired", missed=3, last_missed=runs[6].scheduled_for)
-    operations.pause(["nightly"])
+    operations.pause_schedules(["nightly"])
 
     response = superuser_client.get(reverse(SCHEDULE_CHANGELIST))
 

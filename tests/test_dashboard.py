@@ -300,7 +300,7 @@ def test_page__schedules_table_and_json(staff: Client) -> None:
     with override_settings(JOBMAN={"SCHEDULES": specs, "SCHEDULE_TIME_ZONE": "UTC"}):
         make_row(JobStatus.COMPLETED, schedule="hourly", scheduled_for=slot - timedelta(hours=1))
         last = make_row(JobStatus.FAILED, schedule="hourly", scheduled_for=slot)
-        operations.pause(["nightly"])
+        operations.pause_schedules(["nightly"])
         JobSchedule.objects.filter(name="hourly").update(missed=2, last_missed=slot)
         JobSchedule.objects.filter(name="nightly").update(missed=1)
         page = staff.get(reverse(DASHBOARD)).content.decode()

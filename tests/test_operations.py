@@ -845,10 +845,10 @@ def test_pause__a_paused_schedule_fires_nothing_and_resumed_fires_again() -> Non
 
     with with_schedules(hourly=HOURLY), capture_dispatches():
         schedules.fire_due(hour(10))
-        paused = operations.pause(["hourly"])
+        paused = operations.pause_schedules(["hourly"])
         assert schedules.fire_due(hour(11)) == []
         assert schedules.fire_due(hour(12)) == []
-        resumed = operations.resume(["hourly"])
+        resumed = operations.resume_schedules(["hourly"])
         schedules.fire_due(hour(13))
 
     assert paused.ok
@@ -862,7 +862,7 @@ def test_pause__a_paused_schedule_fires_nothing_and_resumed_fires_again() -> Non
 
 def test_pause__a_schedule_no_scheduler_has_seen_starts_paused() -> None:
     with with_schedules(hourly=HOURLY), capture_dispatches():
-        result = operations.pause(["hourly"])
+        result = operations.pause_schedules(["hourly"])
         assert schedules.fire_due(timezone.now() + timedelta(hours=3)) == []
 
     assert result.ok
@@ -872,10 +872,12 @@ def test_pause__a_schedule_no_scheduler_has_seen_starts_paused() -> None:
 
 def test_pause_and_resume__each_name_once_the_others_refused_by_name() -> None:
     with with_schedules(hourly=HOURLY, broken={**HOURLY, "type": "nope"}):
-        first = operations.pause(["hourly", "hourly", "gone", "", "a\x00b", "x" * 300, "broken"])
-        again = operations.pause(["hourly"])
-        resumed = operations.resume(["hourly", "gone"])
-        not_paused = operations.resume(["hourly"])
+        first = operations.pause_schedules(
+            ["hourly", "hourly", "gone", "", "a\x00b", "x" * 300, "broken"]
+        )
+        again = operations.pause_schedules(["hourly"])
+        resumed = operations.resume_schedules(["hourly", "gone"])
+        not_paused = operations.resume_schedules(["hourly"])
 
     assert (first.of, [entry.name for entry in first.done]) == ("schedule", ["hourly"])
     assert first.unknown == ["gone"]

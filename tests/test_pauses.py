@@ -85,3 +85,44 @@ def test_status_shows_a_paused_queue() -> None:
         "high": True,
         "low": False,
     }
+
+
+def test_commands__pause_and_resume_say_what_they_did() -> None:
+    from tests.support.helpers import manage, run_command
+
+    try:
+        paused = run_command("jobman_pause", "low", "high")
+        again = run_command("jobman_pause", "low")
+        assert pauses.paused(queues.get_connection("low")) == {"low", "high"}
+    finally:
+        resumed = run_command("jobman_resume", "low", "high")
+    unknown = manage("jobman_pause", "nowhere")
+    not_paused = run_command("jobman_resume", "low", "-v", "0")
+
+    assert (paused.code, paused.err) == (0, "")
+    assert paused.out == (
+        "Paused queue low: no worker takes its jobs now.\n"
+        "Paused queue high: no worker takes its jobs now.\n"
+    )
+    assert (again.code, again.err) == (
+        1,
+        "CommandError: Not paused: queue 'low' is paused already.\n",
+    )
+    assert resumed.out.startswith("Resumed queue low: workers take its jobs again.\n")
+    assert unknown.code == 2
+    assert "argument QUEUE: Queue 'nowhere' is not in settings.RQ_QUEUES" in unknown.err
+    assert (not_paused.code, not_paused.out) == (1, "Resumed 0 queues.\n")
+    assert not pauses.paused(queues.get_connection("low"))
+
+
+def test_commands__redis_away_is_said_and_nothing_changes() -> None:
+    from django.test.utils import override_settings
+
+    from tests.support.helpers import run_command
+    from tests.support.rows import UNREACHABLE
+
+    with override_settings(RQ_QUEUES=UNREACHABLE):
+        result = run_command("jobman_pause", "default")
+    assert result.code == 1
+    assert result.err.startswith("CommandError: Redis at ")
+    assert "Traceback" not in result.err

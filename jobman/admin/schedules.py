@@ -223,13 +223,13 @@ class JobScheduleAdmin(ReadOnlyAdmin):
     pause_action = operation_action(
         "Pause selected schedules",
         "pause",
-        by_name(operations.pause),
+        by_name(operations.pause_schedules),
         lambda result: change_lines("Paused", result),
     )
     resume_action = operation_action(
         "Resume selected schedules",
         "pause",
-        by_name(operations.resume),
+        by_name(operations.resume_schedules),
         lambda result: change_lines("Resumed", result),
     )
 

@@ -87,9 +87,11 @@ def ids(
     dest: str,
     help: str,
     type: Callable[[str], object] = row_id,
+    metavar: str = "ID",
 ) -> None:
-    """The ids a command acts on: one or more, each shown as ``ID`` in the usage line."""
-    parser.add_argument(dest, nargs="+", type=type, metavar="ID", help=help)
+    """The ids (or names) a command acts on: one or more, each shown as ``metavar`` in the
+    usage line."""
+    parser.add_argument(dest, nargs="+", type=type, metavar=metavar, help=help)
 
 
 def job_filters(parser: argparse.ArgumentParser, only: str = "Only jobs") -> None:

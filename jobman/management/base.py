@@ -15,7 +15,7 @@ from django.core.management.base import (
 )
 from django.utils import timezone
 
-from jobman.operations import Result, Skipped
+from jobman.operations import Outcome, Result, Skipped
 from jobman.words import duration, plural
 
 __all__ = ["JobmanCommand", "duration", "ids", "plural", "unknown_ids", "when"]
@@ -59,7 +59,7 @@ class JobmanCommand(BaseCommand):
 
     def finish(
         self,
-        result: Result[Any],
+        result: Outcome[Any, Any],
         skipped: Callable[[Skipped], str],
         unpushed: Sequence[str] = (),
     ) -> None:
@@ -81,12 +81,12 @@ class JobmanCommand(BaseCommand):
         raise CommandError("\n".join(problems))
 
 
-def ids(pks: Iterable[int], prefix: str = "") -> str:
+def ids(pks: Iterable[int | str], prefix: str = "") -> str:
     """``5, 7, 9``, or ``#5, #7, #9`` with ``prefix="#"``."""
     return ", ".join(f"{prefix}{pk}" for pk in pks)
 
 
-def unknown_ids(what: str, pks: Sequence[int]) -> str:
+def unknown_ids(what: str, pks: Sequence[int | str]) -> str:
     """``Unknown failed job id: 99`` or ``Unknown failed job ids: 98, 99``."""
     return f"Unknown {what} {'id' if len(pks) == 1 else 'ids'}: {ids(pks)}"
 

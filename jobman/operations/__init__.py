@@ -1,5 +1,5 @@
-"""What a person can do to jobs: retry, requeue, cancel, prune, forget and flush; and to
-schedules: pause and resume.
+"""What a person can do to jobs: retry, requeue, cancel, prune, forget and flush; to
+queues and schedules: pause and resume.
 
 This is the one service layer: the management commands, the admin actions and the
 dashboard call these functions and report what they return, a ``Result`` saying what was
@@ -13,10 +13,16 @@ retried one leaves RQ's failed registry.
 
 from jobman.operations.cancel import CancelledBatch, CancelledJob, cancel, cancel_batches
 from jobman.operations.cleanup import FlushResult, PruneBatch, PruneResult, flush, forget, prune
+from jobman.operations.pausing import pause_queues, resume_queues
 from jobman.operations.requeue import RequeuedJob, requeue, requeue_unpushed
 from jobman.operations.results import NamedResult, Outcome, Result, Skipped, pushed
 from jobman.operations.retry import RetriedJob, retry, retry_all, retry_rows
-from jobman.operations.schedules import PausedSchedule, ResumedSchedule, pause, resume
+from jobman.operations.schedules import (
+    PausedSchedule,
+    ResumedSchedule,
+    pause_schedules,
+    resume_schedules,
+)
 
 __all__ = [
     "CancelledBatch",
@@ -36,12 +42,14 @@ __all__ = [
     "cancel_batches",
     "flush",
     "forget",
-    "pause",
+    "pause_queues",
+    "pause_schedules",
     "prune",
     "pushed",
     "requeue",
     "requeue_unpushed",
-    "resume",
+    "resume_queues",
+    "resume_schedules",
     "retry",
     "retry_all",
     "retry_rows",

@@ -33,7 +33,7 @@ class ResumedSchedule:
     paused_at: datetime  # since when it had been paused
 
 
-def pause(names: Iterable[str]) -> NamedResult[PausedSchedule]:
+def pause_schedules(names: Iterable[str]) -> NamedResult[PausedSchedule]:
     """Pause the schedules ``names``, from the next look of each scheduler on.
 
     A name no schedule has is in ``unknown``; one already paused is skipped, saying since
@@ -43,7 +43,7 @@ def pause(names: Iterable[str]) -> NamedResult[PausedSchedule]:
     return _switch(names, timezone.now(), PausedSchedule)
 
 
-def resume(names: Iterable[str]) -> NamedResult[ResumedSchedule]:
+def resume_schedules(names: Iterable[str]) -> NamedResult[ResumedSchedule]:
     """Resume the paused schedules ``names``: each fires again from its next slot; the
     slots that passed while it was paused are neither fired nor counted as missed.
 

@@ -363,6 +363,10 @@ def command_arguments(existing: list[int]) -> dict[str, st.SearchStrategy[list[s
             lambda pairs: [part for pair in pairs for part in pair]
         ),
         "jobman_status": options(("--json", None)),
+        "jobman_pause": st.lists(QUEUE, max_size=2),
+        "jobman_resume": st.lists(QUEUE, max_size=2),
+        # Without --once or --list it runs until stopped.
+        "jobman_schedule": st.sampled_from([["--list"], ["--once"], ["--once", "--list"]]),
     }
 
 
