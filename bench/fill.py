@@ -19,7 +19,7 @@ QUEUES = ("default", "default", "high", "low")
 _POSTGRES_JOBMANS = """
 INSERT INTO jobmans (type, queue, status, attribs, logs, error_message, exception,
     completed_code, attempts, max_tries, available_at, pushed_at, started_at, failed_at,
-    completed_at, worker, cancel_reason, created_at, updated_at)
+    completed_at, worker, cancel_reason, progress_note, history, created_at, updated_at)
 SELECT
     (ARRAY[{types}])[1 + g %% 4],
     (ARRAY[{queues}])[1 + (g / 7) %% 4],
@@ -41,6 +41,8 @@ SELECT
     CASE WHEN st = 'completed' THEN c + interval '1 second' END,
     CASE WHEN st <> 'cancelled' THEN 'web-' || (g %% 4) || '.' || (1000 + g %% 8) ELSE '' END,
     '',
+    '',
+    '[]'::jsonb,
     c,
     c + interval '2 seconds'
 FROM (
@@ -75,7 +77,7 @@ s AS (
 )
 INSERT INTO jobmans (type, queue, status, attribs, logs, error_message, exception,
     completed_code, attempts, max_tries, available_at, pushed_at, started_at, failed_at,
-    completed_at, worker, cancel_reason, created_at, updated_at)
+    completed_at, worker, cancel_reason, progress_note, history, created_at, updated_at)
 SELECT
     CASE g %% 4 {type_cases} END,
     CASE (g / 7) %% 4 {queue_cases} END,
@@ -97,6 +99,8 @@ SELECT
     CASE WHEN st = 'completed' THEN {completed} END,
     CASE WHEN st <> 'cancelled' THEN 'web-' || (g %% 4) || '.' || (1000 + g %% 8) ELSE '' END,
     '',
+    '',
+    '[]',
     {created},
     {updated}
 FROM s

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import numbers
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -26,6 +28,9 @@ INSERT_BATCH_SIZE = 500
 
 # The tries of a job with a deadline and no tries of its own: as many as fit before it.
 UNTIL_DEADLINE = bounds.MAX_TRIES
+
+# Seconds between two writes of a job's progress: the last value goes out with the end.
+PROGRESS_INTERVAL = 1.0
 
 
 class JobFailed(Exception):
@@ -80,6 +85,7 @@ class JobmanJob:
         self.attempt: int = jobman.attempts
         self._log_lines: list[str] = []
         self._stops: stops.Looker | None = None
+        self._progress_written: tuple[float, int | None, str] | None = None
 
     def handle(self) -> str | None:
         """Do the work. A returned string is stored as the row's ``completed_code``."""
@@ -94,6 +100,35 @@ class JobmanJob:
         Raises ``JobStopped`` when someone has asked this job to stop (``jobman_cancel``).
         """
         self._log_lines.append(notes.line(message, self.attempt))
+        if self.stopping():
+            raise stops.JobStopped(self.stop_reason)
+
+    def progress(self, done: float, total: float | None = None, note: str = "") -> None:
+        """Say how far the job has come: ``done`` of ``total``, or ``done`` per cent without
+        ``total``, with a short ``note``. Written to the row's ``progress`` (0 to 100) and
+        ``progress_note`` at most once a second; the last value goes out with the attempt's
+        end.
+
+        Raises ``JobStopped`` when someone has asked this job to stop, as ``log()`` does.
+        """
+        percent = _percent(done, total)
+        if not isinstance(note, str):
+            raise TypeError(f"progress note must be a str, found {type(note).__name__}")
+        note = note[: Jobman._meta.get_field("progress_note").max_length]
+        row = self.jobman
+        row.progress, row.progress_note = percent, note
+        row.progress_unwritten = True
+        now = time.monotonic()
+        written = self._progress_written
+        if row.pk is not None and row.status == JobStatus.RUNNING:
+            if written is not None and written[1:] == (percent, note):
+                row.progress_unwritten = False
+            elif written is None or now - written[0] >= PROGRESS_INTERVAL:
+                Jobman.objects.filter(
+                    pk=row.pk, status=JobStatus.RUNNING, attempts=row.attempts
+                ).update(progress=percent, progress_note=note)
+                self._progress_written = (now, percent, note)
+                row.progress_unwritten = False
         if self.stopping():
             raise stops.JobStopped(self.stop_reason)
 
@@ -412,6 +447,21 @@ def _available_at(delay: Delay, now: datetime) -> datetime | None:
     if seconds > latest.total_seconds():
         raise ValueError(f"delay must be at most {latest.days} days, found {delay!r}")
     return now + timedelta(seconds=seconds) if seconds else None
+
+
+def _percent(done: Any, total: Any) -> int:
+    """Per cent of ``done`` out of ``total`` (``done`` itself without ``total``), 0 to 100."""
+    for name, value in (("done", done), ("total", total)):
+        if value is None and name == "total":
+            continue
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise TypeError(f"progress {name} must be a number, found {type(value).__name__}")
+        if not math.isfinite(value):
+            raise ValueError(f"progress {name} must be finite, found {value!r}")
+    if total is not None and not total > 0:
+        raise ValueError(f"progress total must be more than 0, found {total!r}")
+    percent = float(100 * done / total if total is not None else done)
+    return min(max(round(percent), 0), 100)
 
 
 def _insert_together(rows: list[Jobman], **shared: Any) -> list[Jobman]:

@@ -83,7 +83,9 @@ def horse_lost(rq_job: RQJob, worker_name: str, reason: str) -> None:
         return
     if row.status == JobStatus.RUNNING and row.worker == worker_name:
         message = f"Worker lost: {reason} during attempt {row.attempts}."
-        runner.record_failed_attempt(row, WorkerLost(message), message, message, row.logs, rq_job)
+        runner.record_failed_attempt(
+            row, WorkerLost(message), message, message, row.logs, rq_job, outcome="lost"
+        )
     elif row.status in JobStatus.waiting():
         # Killed before it started, or after it scheduled a retry the horse could not
         # hand to RQ: bring the job back when the row says it is due.
@@ -122,7 +124,7 @@ def reap(dry_run: bool = False) -> list[Reaped]:
             message = f"Worker lost: worker {worker_name} {what} attempt {row.attempts}."
             try:
                 outcome = runner.record_failed_attempt(
-                    row, WorkerLost(message), message, message, row.logs, None
+                    row, WorkerLost(message), message, message, row.logs, None, outcome="lost"
                 )
                 if outcome == JobStatus.RETRYING:
                     queues.push([row])

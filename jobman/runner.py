@@ -199,8 +199,9 @@ def _pass_gates(job: JobmanJob, rq_job: RQJob | None) -> controls.Held:
     if held is not None:
         return held
     row = job.jobman
-    note = notes.line(f"released for {wait} s: {why}", row.attempts)
-    if row.record_release(timezone.now() + timedelta(seconds=wait), note):
+    reason = f"released for {wait} s: {why}"
+    note = notes.line(reason, row.attempts)
+    if row.record_release(timezone.now() + timedelta(seconds=wait), note, reason):
         steer_rq(rq_job, retry_in=wait + 1)
     raise Released(f"jobman #{row.pk} released for {wait} s: {why}")
 
@@ -240,12 +241,18 @@ def record_failed_attempt(
     logs: str,
     rq_job: RQJob | None,
     job: JobmanJob | None = None,
+    outcome: str | None = None,
 ) -> JobStatus | None:
     """Write a failed attempt of a running row, then retry after backoff or fail for good.
+
+    ``outcome`` is how the attempt ended, for ``history``: "lost" from the reaper, else
+    "timed out" for a timeout and "failed" for the rest.
 
     Returns the row's new status, or None when the attempt had already been ended
     elsewhere (by the worker or the reaper, whichever came first).
     """
+    if outcome is None:
+        outcome = "timed out" if isinstance(error, JobTimeoutException) else "failed"
     try:
         ensure_json(row.attribs, max_bytes=conf.get("MAX_ATTRIBS_BYTES"))
     except (TypeError, ValueError):
@@ -267,7 +274,7 @@ def record_failed_attempt(
     if not final and job_class is not None:
         delay = job_class.backoff_for(row.attempts)
         available_at = timezone.now() + timedelta(seconds=delay)
-        if not _persist(lambda: row.record_retry(message, trace, logs, available_at)):
+        if not _persist(lambda: row.record_retry(message, trace, logs, available_at, outcome)):
             return None
         # RQ's scheduler truncates to whole seconds: one more keeps it from coming early.
         steer_rq(rq_job, retry_in=delay + 1 if delay else 0)
@@ -278,7 +285,7 @@ def record_failed_attempt(
 
     steer_rq(rq_job, retry_in=None)
     label = queues.connection_label(row.queue)
-    failed_job = _persist(lambda: row.record_failure(message, trace, logs, label))
+    failed_job = _persist(lambda: row.record_failure(message, trace, logs, label, outcome))
     if failed_job is None:
         return None
     followups.after_finish(row)

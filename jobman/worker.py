@@ -319,8 +319,15 @@ class JobmanWorkerMixin:
         """In the horse: leave a completed attempt for the worker to write."""
         # Made storable here: JSON would join two lone surrogates into one character.
         code = storable(code) if code is not None else None
-        outcome = {"id": row.pk, "attempts": row.attempts, "code": code, "logs": storable(logs)}
+        outcome: dict[str, Any] = {
+            "id": row.pk,
+            "attempts": row.attempts,
+            "code": code,
+            "logs": storable(logs),
+        }
         outcome["attribs"] = row.attribs
+        if row.progress_unwritten:
+            outcome["progress"] = [row.progress, row.progress_note]
         os.pwrite(self._outcome_file(), json.dumps(outcome).encode(), 0)
 
     def _record_handed_back(self) -> bool:
@@ -340,6 +347,9 @@ class JobmanWorkerMixin:
         if (outcome.get("id"), outcome.get("attempts")) != (row.pk, row.attempts):
             return False
         row.attribs = outcome["attribs"]
+        if outcome.get("progress") is not None:
+            row.progress, row.progress_note = outcome["progress"]
+            row.progress_unwritten = True
         try:
             runner.record_success(row, outcome["code"], outcome["logs"])
         except Exception:

@@ -146,6 +146,85 @@ def batch_progress(batch: JobBatch) -> SafeString:
     )
 
 
+def job_progress(row: Jobman) -> SafeString:
+    """A job's own progress(): its bar, per cent and note; "-" when it reported none."""
+    if row.progress is None:
+        return empty("-")
+    return render_field(
+        "progress",
+        bar=charts.job_progress_bar(row.progress, row.progress_note),
+        percent=row.progress,
+        note=row.progress_note,
+    )
+
+
+# How the timeline names the end of an attempt that did not complete, by its outcome.
+ATTEMPT_ENDS = {
+    "failed": "attempt failed",
+    "timed out": "attempt timed out",
+    "lost": "worker lost",
+    "stopped": "stopped",
+    "released": "released",
+}
+# The outcomes of a failed attempt: the last of a failed job ends the job.
+FAILURES = ("failed", "timed out", "lost")
+
+
+def attempt_events(row: Jobman) -> list[tuple[datetime, str, str]]:
+    """The timeline's events of every attempt: those ``history`` keeps, then the last one
+    (unless history holds it), from the row's own columns."""
+    events: list[tuple[datetime, str, str]] = []
+    entries = [entry for entry in row.history or [] if isinstance(entry, dict)]
+    covered = False
+    left_out = 0
+    for position, entry in enumerate(entries):
+        if entry.get("outcome") == "omitted":
+            left_out = int(entry.get("count") or 0)
+            continue
+        started, ended = _instant(entry.get("started_at")), _instant(entry.get("ended_at"))
+        attempt = entry.get("attempt")
+        outcome = str(entry.get("outcome", ""))
+        last = position == len(entries) - 1
+        if attempt == row.attempts and outcome != "released":
+            covered = True
+        if started is not None:
+            note = f"attempt {attempt} of {row.max_tries}"
+            if entry.get("worker"):
+                note += f" on {entry['worker']}"
+            if left_out:
+                note += f" ({left_out} earlier attempts not shown)"
+                left_out = 0
+            events.append((started, "started", note))
+        if ended is not None:
+            kind = ATTEMPT_ENDS.get(outcome, outcome)
+            if (
+                last
+                and row.status == JobStatus.FAILED
+                and outcome in ("failed", "timed out", "lost")
+            ):
+                kind = "failed"
+            events.append((ended, kind, first_line(entry.get("error"))))
+    if row.started_at and not covered:
+        note = f"attempt {row.attempts} of {row.max_tries}"
+        if row.worker:
+            note += f" on {row.worker}"
+        events.append((row.started_at, "started", note))
+    if row.failed_at and not entries:
+        kind = "failed" if row.status == JobStatus.FAILED else "attempt failed"
+        events.append((row.failed_at, kind, first_line(row.error_message)))
+    return events
+
+
+def _instant(value: Any) -> datetime | None:
+    """A time ``history`` keeps (ISO text), or None when it holds none it can read."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 def batch_label(batch: JobBatch) -> str:
     return f"batch {batch.pk}" + (f" {batch.name!r}" if batch.name else "")
 

@@ -22,6 +22,7 @@ from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
 from jobman import bounds, operations, queues, registry, words
+from jobman.admin import queues as queue_switches
 from jobman.admin.base import (
     ReadOnlyAdmin,
     done_lines,
@@ -32,6 +33,7 @@ from jobman.admin.base import (
 )
 from jobman.admin.display import (
     admin_url,
+    attempt_events,
     batch_badge,
     batch_label,
     batch_progress,
@@ -39,8 +41,8 @@ from jobman.admin.display import (
     event_timeline,
     field,
     finished_at,
-    first_line,
     format_seconds,
+    job_progress,
     link,
     local_time,
     moment,
@@ -67,7 +69,7 @@ if TYPE_CHECKING:
 
 
 # Columns the changelist does not show and that can be large.
-HEAVY_FIELDS = ("attribs", "logs", "error_message", "exception")
+HEAVY_FIELDS = ("attribs", "logs", "error_message", "exception", "history")
 
 # Steps of a chain a job's page lists, around its own: one query with this limit,
 # however long the chain.
@@ -122,6 +124,7 @@ class JobmanAdmin(ReadOnlyAdmin):
         "started",
         "finished",
         "duration",
+        "progress_display",
         "completed_code",
     )
     list_filter = (
@@ -157,6 +160,7 @@ class JobmanAdmin(ReadOnlyAdmin):
                     "tries",
                     "completed_code",
                     "worker",
+                    "progress_display",
                 )
             },
         ),
@@ -177,6 +181,7 @@ class JobmanAdmin(ReadOnlyAdmin):
         return [
             path("dashboard/", wrap(self.dashboard_view), name="jobman_dashboard"),
             path("dashboard.json", wrap(self.dashboard_json_view), name="jobman_dashboard_json"),
+            path("dashboard/queue/", wrap(self.queue_switch_view), name="jobman_dashboard_queue"),
             path(
                 "<path:object_id>/attribs.json",
                 wrap(self.attribs_json_view),
@@ -186,7 +191,13 @@ class JobmanAdmin(ReadOnlyAdmin):
         ]
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
-        return dashboard_views.page(self, request)
+        switch_url = None
+        if queue_switches.may_pause(request):
+            switch_url = reverse(f"{self.admin_site.name}:jobman_dashboard_queue")
+        return dashboard_views.page(self, request, queue_switch_url=switch_url)
+
+    def queue_switch_view(self, request: HttpRequest) -> HttpResponse:
+        return queue_switches.switch_view(self, request)
 
     def attribs_json_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """A row's whole attribs, for a value too large for its page."""
@@ -255,6 +266,7 @@ class JobmanAdmin(ReadOnlyAdmin):
     started = field("started", lambda row: local_time(row.started_at))
     finished = field("finished", lambda row: local_time(finished_at(row)))
     duration = field("duration", lambda row: format_seconds(run_seconds(row)))
+    progress_display = field("progress", job_progress)
 
     # The change page
 
@@ -265,14 +277,7 @@ class JobmanAdmin(ReadOnlyAdmin):
         ]
         if row.pushed_at:
             events.append((row.pushed_at, "pushed", "to Redis"))
-        if row.started_at:
-            note = f"attempt {row.attempts} of {row.max_tries}"
-            if row.worker:
-                note += f" on {row.worker}"
-            events.append((row.started_at, "started", note))
-        if row.failed_at:
-            kind = "failed" if row.status == JobStatus.FAILED else "attempt failed"
-            events.append((row.failed_at, kind, first_line(row.error_message)))
+        events += attempt_events(row)
         if row.status == JobStatus.RETRYING and row.available_at:
             events.append((row.available_at, "next attempt due", f"attempt {row.attempts + 1}"))
         if row.completed_at:

@@ -43,6 +43,7 @@ class QueueFigures:
     oldest_wait: float | None  # seconds the oldest waiting job has waited
     redis_error: str | None
     jobs: dict[str, int]  # this queue's rows by status
+    paused: bool | None = None  # None when Redis could not be asked
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class WorkerFigures:
     rq_job_id: str | None
     jobman_id: int | None
     job_type: str | None
+    progress: int | None = None  # per cent, from the job's own progress()
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,9 @@ def collect(now: datetime | None = None) -> Figures:
         completed=sum(minute.completed for minute in minutes),
         failed=sum(minute.failed for minute in minutes),
         queues=[
-            QueueFigures(q.name, q.waiting, q.scheduled, q.oldest_wait, q.redis_error, q.jobs)
+            QueueFigures(
+                q.name, q.waiting, q.scheduled, q.oldest_wait, q.redis_error, q.jobs, q.paused
+            )
             for q in report.queues
         ],
         workers=_workers(report.workers),
@@ -326,11 +330,12 @@ def _workers(workers: list[readmodel.WorkerInfo]) -> list[WorkerFigures]:
         row_id = ids.row_id(job_id)  # None for a record that names no row of ours
         if row_id is not None:
             running[job_id] = row_id
-    types = (
-        dict(Jobman.objects.filter(pk__in=set(running.values())).values_list("pk", "type"))
+    found = (
+        Jobman.objects.filter(pk__in=set(running.values())).values_list("pk", "type", "progress")
         if running
-        else {}
+        else []
     )
+    types = {pk: (job_type, progress) for pk, job_type, progress in found}
     figures = []
     for worker in workers:
         jobman_id = running.get(worker.current_job or "")
@@ -341,7 +346,8 @@ def _workers(workers: list[readmodel.WorkerInfo]) -> list[WorkerFigures]:
                 queues=list(worker.queues),
                 rq_job_id=worker.current_job,
                 jobman_id=jobman_id,
-                job_type=types.get(jobman_id) if jobman_id is not None else None,
+                job_type=types[jobman_id][0] if jobman_id in types else None,
+                progress=types[jobman_id][1] if jobman_id in types else None,
             )
         )
     return figures

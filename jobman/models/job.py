@@ -20,6 +20,15 @@ from jobman.models.transitions import COMPLETE, FAIL, RELEASE, RETRY, STOP, JobS
 from jobman.storable import cap_head, cap_tail
 
 COMPLETED_CODE_LENGTH = 255
+PROGRESS_NOTE_LENGTH = 255
+
+# Entries ``history`` keeps at most: the first HISTORY_HEAD attempts, a marker counting
+# those left out, and the latest of the rest.
+HISTORY_LIMIT = 100
+HISTORY_HEAD = 10
+# An entry's outcomes: how an attempt that did not complete ended.
+OUTCOMES = ("failed", "timed out", "lost", "stopped", "released")
+OMITTED = "omitted"
 
 
 class Jobman(models.Model):
@@ -57,6 +66,13 @@ class Jobman(models.Model):
     # A run of a periodic schedule: the schedule's name and the slot it was fired for.
     schedule = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     scheduled_for = models.DateTimeField(null=True, blank=True)
+    # The running job's last self.progress(): per cent, and a short note.
+    progress = models.PositiveSmallIntegerField(null=True, blank=True)
+    progress_note = models.CharField(max_length=PROGRESS_NOTE_LENGTH, blank=True, default="")
+    # One entry per attempt that did not complete; see ``history_entry``.
+    history = models.JSONField(
+        default=list, blank=True, help_text="Every attempt that did not complete."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -86,6 +102,7 @@ class Jobman(models.Model):
             ("retry_jobman", "Can retry failed jobs"),
             ("requeue_jobman", "Can requeue pending jobs"),
             ("cancel_jobman", "Can cancel waiting jobs"),
+            ("pause_queues", "Can pause and resume queues"),
         ]
         constraints = [
             # Only rows whose uniqueness holds are in this index, so it stays tiny.
@@ -114,11 +131,26 @@ class Jobman(models.Model):
     # The attribs as the attempt found them, set by the claim: unchanged, they are not
     # written again.
     as_claimed: Any = None
+    # Whether ``progress`` and ``progress_note`` hold a value the row has not been sent:
+    # it goes out with the attempt's end.
+    progress_unwritten = False
 
-    def _finish_attempt(self, move: Move, **fields: Any) -> bool:
-        """End the running attempt with ``move``, unless something else already ended it."""
+    def _finish_attempt(
+        self, move: Move, outcome: str | None = None, error: str = "", **fields: Any
+    ) -> bool:
+        """End the running attempt with ``move``, unless something else already ended it.
+
+        With ``outcome`` (an attempt that did not complete), the attempt's entry is added
+        to ``history`` in the same statement.
+        """
         if self.as_claimed is not None and fields.get("attribs") == self.as_claimed:
             del fields["attribs"]
+        if self.progress_unwritten:
+            fields["progress"], fields["progress_note"] = self.progress, self.progress_note
+        if outcome is not None:
+            fields["history"] = bounded_history(
+                [*(self.history or []), self.history_entry(outcome, error)]
+            )
         move.check(fields)
         fields["status"] = move.target
         fields["updated_at"] = timezone.now()
@@ -126,7 +158,19 @@ class Jobman(models.Model):
         changed = hotpath.finish(type(self), using, move, self.pk, self.attempts, fields)
         for name, value in fields.items():
             setattr(self, name, value)
+        self.progress_unwritten = False
         return changed
+
+    def history_entry(self, outcome: str, error: str) -> dict[str, Any]:
+        """The running attempt's entry in ``history``, ended now with ``outcome``."""
+        return {
+            "attempt": self.attempts,
+            "worker": self.worker,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "ended_at": timezone.now().isoformat(),
+            "outcome": outcome,
+            "error": cap_head(error, conf.get("MAX_ERROR_CHARS")),
+        }
 
     def record_success(self, code: str | None, logs: str) -> bool:
         """Mark the running attempt completed, with its result and notes."""
@@ -142,10 +186,13 @@ class Jobman(models.Model):
             fields["logs"] = logs
         return self._finish_attempt(COMPLETE, attribs=self.attribs, **fields)
 
-    def record_release(self, available_at: datetime, note: str) -> bool:
-        """Give the attempt back unrun: it uses no try, and waits until ``available_at``."""
+    def record_release(self, available_at: datetime, note: str, reason: str = "") -> bool:
+        """Give the attempt back unrun: it uses no try, and waits until ``available_at``.
+        ``note`` is its log line, ``reason`` why (for ``history``)."""
         return self._finish_attempt(
             RELEASE,
+            "released",
+            reason,
             attempts=self.attempts - 1,
             available_at=available_at,
             logs=cap_tail(self.logs + note, conf.get("MAX_LOG_CHARS")),
@@ -155,15 +202,27 @@ class Jobman(models.Model):
         """End the running attempt as a person asked: cancelled, with why, not retried."""
         return self._finish_attempt(
             STOP,
+            "stopped",
+            reason,
             cancel_reason=reason[:255],
             unique_key=None,
             logs=cap_tail(logs + notes.line(reason, self.attempts), conf.get("MAX_LOG_CHARS")),
         )
 
-    def record_retry(self, error: str, traceback: str, logs: str, available_at: datetime) -> bool:
-        """Mark the running attempt failed, with another to come at ``available_at``."""
+    def record_retry(
+        self,
+        error: str,
+        traceback: str,
+        logs: str,
+        available_at: datetime,
+        outcome: str = "failed",
+    ) -> bool:
+        """Mark the running attempt failed (``outcome`` says how), with another to come at
+        ``available_at``."""
         return self._finish_attempt(
             RETRY,
+            outcome,
+            error,
             failed_at=timezone.now(),
             available_at=available_at,
             attribs=self.attribs,
@@ -172,9 +231,10 @@ class Jobman(models.Model):
         )
 
     def record_failure(
-        self, error: str, traceback: str, logs: str, connection: str
+        self, error: str, traceback: str, logs: str, connection: str, outcome: str = "failed"
     ) -> FailedJob | None:
-        """Mark the running attempt failed for good, and file it in ``failed_jobs``.
+        """Mark the running attempt failed for good (``outcome`` says how), and file it in
+        ``failed_jobs``.
 
         Both writes share one transaction: a failed row always has its failed_jobs row.
         """
@@ -182,6 +242,8 @@ class Jobman(models.Model):
         with transaction.atomic():
             failed = self._finish_attempt(
                 FAIL,
+                outcome,
+                error,
                 failed_at=failed_at,
                 unique_key=None,
                 attribs=self.attribs,
@@ -215,3 +277,19 @@ class Jobman(models.Model):
             "attribs": self.attribs,
             "max_tries": self.max_tries,
         }
+
+
+def bounded_history(history: list[Any]) -> list[Any]:
+    """``history`` as kept: at most HISTORY_LIMIT entries. Beyond, the first HISTORY_HEAD,
+    one marker ``{"outcome": "omitted", "count": N}`` and the latest of the rest."""
+    if len(history) <= HISTORY_LIMIT:
+        return history
+    omitted, rest = 0, []
+    for entry in history[HISTORY_HEAD:]:
+        if isinstance(entry, dict) and entry.get("outcome") == OMITTED:
+            omitted += int(entry.get("count") or 0)
+        else:
+            rest.append(entry)
+    latest = rest[len(rest) - (HISTORY_LIMIT - HISTORY_HEAD - 1) :]
+    omitted += len(rest) - len(latest)
+    return [*history[:HISTORY_HEAD], {"outcome": OMITTED, "count": omitted}, *latest]

@@ -57,6 +57,10 @@ RETRYING, COMPLETED, FAILED = JobStatus.RETRYING, JobStatus.COMPLETED, JobStatus
 CANCELLED = JobStatus.CANCELLED
 # What a failed attempt writes.
 ERROR = frozenset({"failed_at", "error_message", "exception", "attribs", "logs"})
+# What any end of an attempt may write besides: the job's last progress(), when it used it.
+PROGRESS = frozenset({"progress", "progress_note"})
+# What an attempt that did not complete adds: its entry in ``history``.
+ENDED = PROGRESS | {"history"}
 
 # fmt: off
 PUSH = Move("push", (PENDING,), QUEUED, frozenset({"pushed_at"}))
@@ -67,18 +71,20 @@ CLAIM = Move("claim", WAITING, RUNNING, frozenset({"attempts", "started_at", "wo
 """A worker starts an attempt; from `pending` too, as a worker can receive the job
 before the dispatch has recorded its push."""
 COMPLETE = Move("complete", (RUNNING,), COMPLETED, frozenset(
-    {"completed_at", "completed_code", "attribs", "logs", "unique_key"}))
+    {"completed_at", "completed_code", "attribs", "logs", "unique_key"}) | PROGRESS)
 """handle() returned."""
-RELEASE = Move("release", (RUNNING,), QUEUED, frozenset({"attempts", "available_at", "logs"}))
+RELEASE = Move("release", (RUNNING,), QUEUED, frozenset({"attempts", "available_at", "logs"})
+    | ENDED)
 """An overlap lock or a rate limit gave the attempt back unrun: it uses no try."""
-RETRY = Move("retry", (RUNNING,), RETRYING, ERROR | {"available_at"})
+RETRY = Move("retry", (RUNNING,), RETRYING, ERROR | ENDED | {"available_at"})
 """The attempt failed, or its worker was lost; another comes after backoff."""
-FAIL = Move("fail", (RUNNING,), FAILED, ERROR | {"unique_key"})
+FAIL = Move("fail", (RUNNING,), FAILED, ERROR | ENDED | {"unique_key"})
 """The attempt failed and no try is left, or the job failed itself: filed in failed_jobs."""
 CANCEL = Move("cancel", WAITING, CANCELLED, frozenset({"unique_key", "cancel_reason", "logs"}))
 """Cancelled before it ran: by a person, or by its chain when an earlier step did not
 complete (``cancel_reason`` says which step)."""
-STOP = Move("stop", (RUNNING,), CANCELLED, frozenset({"unique_key", "cancel_reason", "logs"}))
+STOP = Move("stop", (RUNNING,), CANCELLED, frozenset({"unique_key", "cancel_reason", "logs"})
+    | ENDED)
 """A person stopped the running attempt (``jobman_cancel``, the admin): not retried."""
 REOPEN = Move("reopen", (FAILED,), PENDING, frozenset({"max_tries", "available_at", "pushed_at"}))
 """A person runs a failed job again, with more tries."""

@@ -237,11 +237,6 @@ def task_result(row: Jobman, task: Task[..., Any]) -> TaskResult[..., Any]:
     """Build the TaskResult that row ``row`` of ``task`` stands for."""
     meta = _stored(row.attribs)
     status = STATUSES[JobStatus(row.status)]
-    worker_ids = [str(worker) for worker in meta.get("worker_ids", [])]
-    if len(worker_ids) < row.attempts:
-        # Attempts that ended before the task was loaded (or are just starting) are
-        # credited to the row's last worker.
-        worker_ids += [row.worker] * (row.attempts - len(worker_ids))
     finished_at = {
         JobStatus.COMPLETED: row.completed_at,
         JobStatus.FAILED: row.failed_at,
@@ -259,19 +254,78 @@ def task_result(row: Jobman, task: Task[..., Any]) -> TaskResult[..., Any]:
         args=list(row.attribs.get("args", [])),
         kwargs=dict(row.attribs.get("kwargs", {})),
         backend=alias if isinstance(alias, str) else task.backend,
-        errors=[
-            TaskError(
-                exception_class_path=str(error.get("exception_class_path", "")),
-                traceback=str(error.get("traceback", "")),
-            )
-            for error in meta.get("errors", [])
-            if isinstance(error, dict)
-        ],
-        worker_ids=worker_ids,
+        errors=_errors(row, meta),
+        worker_ids=_worker_ids(row, meta),
     )
     if status == TaskResultStatus.SUCCESSFUL:
         object.__setattr__(result, "_return_value", meta.get("return_value"))
     return result
+
+
+# The exception a history entry's outcome stands for, where the task's own errors do not
+# name the attempt (a stopped attempt sends no signal, a receiver's write may fail).
+OUTCOME_EXCEPTIONS = {
+    "failed": "builtins.Exception",
+    "timed out": "jobman.runner.AttemptTimedOut",
+    "lost": "jobman.reaper.WorkerLost",
+    "stopped": "jobman.stops.JobStopped",
+}
+
+
+def _attempts_in_history(row: Jobman) -> dict[int, dict[str, Any]]:
+    """The row's ``history`` entries by attempt: the attempts that used a try and did not
+    complete (a released attempt used none, and the marker of left-out entries is none)."""
+    return {
+        entry["attempt"]: entry
+        for entry in row.history or []
+        if isinstance(entry, dict)
+        and type(entry.get("attempt")) is int
+        and entry.get("outcome") in OUTCOME_EXCEPTIONS
+    }
+
+
+def _worker_ids(row: Jobman, meta: dict[str, Any]) -> list[str]:
+    """One worker per attempt: from the row's history, the last attempt's from ``worker``;
+    an attempt history no longer holds, from what the task saved, else the last worker."""
+    ended = _attempts_in_history(row)
+    saved = [str(worker) for worker in meta.get("worker_ids", [])]
+    worker_ids = []
+    for attempt in range(1, row.attempts + 1):
+        if attempt in ended:
+            worker_ids.append(str(ended[attempt].get("worker", "")))
+        elif attempt < row.attempts and attempt <= len(saved):
+            worker_ids.append(saved[attempt - 1])
+        else:
+            worker_ids.append(row.worker)
+    return worker_ids
+
+
+def _errors(row: Jobman, meta: dict[str, Any]) -> list[TaskError]:
+    """One error per failed attempt: the task's own record of it (exception class and
+    traceback), else the row's history entry of it."""
+    recorded: dict[int, TaskError] = {}
+    unnumbered = []
+    for error in meta.get("errors", []):
+        if not isinstance(error, dict):
+            continue
+        found = TaskError(
+            exception_class_path=str(error.get("exception_class_path", "")),
+            traceback=str(error.get("traceback", "")),
+        )
+        attempt = error.get("attempt")
+        if type(attempt) is int and attempt not in recorded:
+            recorded[attempt] = found
+        else:
+            unnumbered.append(found)
+    for attempt, entry in _attempts_in_history(row).items():
+        recorded.setdefault(
+            attempt,
+            TaskError(
+                exception_class_path=OUTCOME_EXCEPTIONS[entry["outcome"]],
+                traceback=str(entry.get("error", "")),
+            ),
+        )
+    return [recorded[attempt] for attempt in sorted(recorded)] + unnumbered
 
 
 def to_json(value: Any, name: str) -> Any:

@@ -398,3 +398,31 @@ class LoopingJob(RecordingJob):
                 self.log("still working")
             time.sleep(float(self.attribs.get("every", 0.2)))
         return "ran to the end"
+
+
+class ProgressJob(RecordingJob):
+    """Reports progress from 10 to 100 over ``seconds``; ``calls`` reports that many times
+    at once instead, with no wait."""
+
+    type = "test.progress"
+
+    def handle(self) -> str:
+        self.record()
+        calls = self.attribs.get("calls")
+        if calls:
+            for done in range(1, calls + 1):
+                self.progress(done, calls, f"item {done}")
+            return "counted"
+        steps = 10
+        pause = float(self.attribs.get("seconds", 3)) / steps
+        for step in range(1, steps + 1):
+            time.sleep(pause)
+            self.progress(step * 10, note=f"step {step} of {steps}")
+        return "done"
+
+
+class FailsTwiceJob(FailsUntilJob):
+    """FailsUntilJob with tries enough for two failures and a success."""
+
+    type = "test.fails_twice"
+    tries = 3
