@@ -120,11 +120,16 @@ class Summary:
     last_runs: list[Run]  # newest first
 
 
+def storable_name(name: str) -> bool:
+    """Whether the database can hold and be asked for ``name``: PostgreSQL refuses NUL."""
+    return 0 < len(name) <= 255 and "\x00" not in name
+
+
 def summaries(now: datetime | None = None, runs: int = 5) -> list[Summary]:
     """A summary of every configured schedule, with its ``runs`` newest runs."""
     now = now or timezone.now()
     configured_now = configured()
-    names = [schedule.name for schedule in configured_now]
+    names = [schedule.name for schedule in configured_now if storable_name(schedule.name)]
     states = {state.name: state for state in JobSchedule.objects.filter(name__in=names)}
     found = []
     zone = None if conf.problems() else time_zone()
@@ -139,6 +144,8 @@ def summaries(now: datetime | None = None, runs: int = 5) -> list[Summary]:
             Jobman.objects.filter(schedule=schedule.name)
             .order_by("-scheduled_for")
             .values_list("pk", "scheduled_for", "status")[:runs]
+            if storable_name(schedule.name)
+            else []
         )
         found.append(
             Summary(
@@ -177,7 +184,7 @@ def problems(schedule: Schedule) -> list[str]:
 
     what = f"schedule {schedule.name!r}"
     found = []
-    if not 0 < len(schedule.name) <= 255 or "\x00" in schedule.name:
+    if not storable_name(schedule.name):
         found.append(f"{what}: a name must be 1 to 255 characters, without NUL.")
     if not isinstance(schedule.cron, str) or not croniter.is_valid(schedule.cron):
         found.append(f"{what}: {schedule.cron!r} is not a cron expression (5 or 6 fields).")
@@ -363,8 +370,9 @@ def fire(schedule: Schedule, now: datetime) -> Fired:
     using = router.db_for_write(Jobman)
     try:
         with transaction.atomic(using=using):
+            # As read: a pause (or resume) that landed since decides on the next look.
             moved = JobSchedule.objects.filter(
-                pk=state.pk, fired_through=state.fired_through
+                pk=state.pk, fired_through=state.fired_through, paused_at=state.paused_at
             ).update(
                 fired_through=newest,
                 missed=state.missed + len(missed),

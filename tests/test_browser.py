@@ -213,6 +213,31 @@ def test_dashboard__charts_show_the_numbers_and_refresh_themselves(
     assert page.locator('#jobman-queues tr[data-queue="high"] .jobman-waiting').inner_text() == "0"
 
 
+def test_dashboard__a_queue_paused_and_resumed_by_its_button(
+    watched: Watched, live_server: Any, superuser: User
+) -> None:
+    page, base = watched.page, live_server.url
+    row = HighJob.dispatch({})
+    log_in(page, base)
+    page.goto(f"{base}/admin/jobman/jobman/dashboard/")
+    high = page.locator('#jobman-queues tr[data-queue="high"]')
+    assert high.locator(".jobman-queue-state").inner_text().startswith("serving")
+
+    high.get_by_role("button", name="Pause").click()
+    page.wait_for_selector(".messagelist")
+    assert "Paused 1 queue: high." in page.locator(".messagelist").inner_text()
+    assert high.locator(".jobman-paused").inner_text() == "paused"
+    assert work("high", "default").code == 0  # a burst worker leaves the paused queue alone
+    assert Jobman.objects.get(pk=row.pk).status == JobStatus.QUEUED
+
+    high.get_by_role("button", name="Resume").click()
+    page.wait_for_selector(".messagelist")
+    assert "Resumed 1 queue: high." in page.locator(".messagelist").inner_text()
+    assert high.locator(".jobman-queue-state").inner_text().startswith("serving")
+    assert work("high").code == 0
+    assert Jobman.objects.get(pk=row.pk).status == JobStatus.COMPLETED
+
+
 def test_batch__progress_shown_and_the_batch_cancelled(
     watched: Watched, live_server: Any, superuser: User
 ) -> None:

@@ -185,6 +185,39 @@ def test_fire__a_paused_schedule_fires_nothing_and_counts_nothing_missed() -> No
     assert JobSchedule.objects.get(name="hourly").missed == 0
 
 
+def test_fire__a_pause_that_lands_while_a_scheduler_looks_fires_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    unfinished = schedules._previous_run_unfinished
+
+    def paused_meanwhile(schedule: schedules.Schedule) -> bool:
+        # Between the scheduler's read of the state and its write: a person pauses.
+        JobSchedule.objects.filter(name="hourly").update(paused_at=at("2026-06-01T10:59Z"))
+        return unfinished(schedule)
+
+    with with_schedules(hourly={**HOURLY, "overlap": False}), capture_dispatches():
+        schedules.fire_due(at("2026-06-01T10:00:05+02:00"))
+        Jobman.objects.update(status=JobStatus.COMPLETED)
+        monkeypatch.setattr(schedules, "_previous_run_unfinished", paused_meanwhile)
+        assert schedules.fire_due(at("2026-06-01T11:00:05+02:00")) == []
+        monkeypatch.setattr(schedules, "_previous_run_unfinished", unfinished)
+        assert schedules.fire_due(at("2026-06-01T11:00:06+02:00")) == []  # paused now
+
+    assert [slot.astimezone(PARIS).hour for slot, _ in runs("hourly")] == [10]
+
+
+def test_summaries__a_name_the_database_cannot_hold_is_named_not_raised() -> None:
+    from jobman.dashboard import readmodel
+
+    with with_schedules(**{"bad\x00name": HOURLY, "hourly": HOURLY}):
+        by_name = {summary.schedule.name: summary for summary in schedules.summaries()}
+        report = readmodel.status()
+    assert any("without NUL" in problem for problem in by_name["bad\x00name"].problems)
+    assert by_name["bad\x00name"].last_runs == []
+    assert by_name["hourly"].problems == []
+    assert report.schedules == 2
+
+
 def test_fire__a_rolled_back_firing_is_fired_again() -> None:
     now = at("2026-06-01T10:00:05+02:00")
     with with_schedules(hourly=HOURLY), capture_dispatches():

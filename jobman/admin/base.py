@@ -37,6 +37,7 @@ PERMISSION_REQUEUE = "jobman.requeue_jobman"
 PERMISSION_CANCEL = "jobman.cancel_jobman"
 PERMISSION_FORGET = "jobman.forget_failedjob"
 PERMISSION_PAUSE = "jobman.pause_jobschedule"
+PERMISSION_PAUSE_QUEUES = "jobman.pause_queues"
 
 
 def numeric_term(search_term: str) -> int | None:

@@ -100,7 +100,8 @@ def status() -> StatusReport:
 
     workers = _workers(names, errors)
     configured = [schedule.name for schedule in schedules.configured()]
-    missed = JobSchedule.objects.filter(name__in=configured).aggregate(total=Sum("missed"))
+    stored = [name for name in configured if schedules.storable_name(name)]
+    missed = JobSchedule.objects.filter(name__in=stored).aggregate(total=Sum("missed"))
     return StatusReport(
         queues=infos,
         workers=workers,

@@ -32,8 +32,11 @@ def _check(model_admin: ModelAdmin[Jobman], request: HttpRequest) -> None:
         raise PermissionDenied
 
 
-def page(model_admin: ModelAdmin[Jobman], request: HttpRequest) -> HttpResponse:
-    """The dashboard page: figures as tables and server-drawn SVG charts."""
+def page(
+    model_admin: ModelAdmin[Jobman], request: HttpRequest, queue_switch_url: str | None = None
+) -> HttpResponse:
+    """The dashboard page: figures as tables and server-drawn SVG charts; with
+    ``queue_switch_url``, each queue's Pause or Resume button, posted there."""
     _check(model_admin, request)
     figures = collect()
     site = model_admin.admin_site
@@ -67,6 +70,7 @@ def page(model_admin: ModelAdmin[Jobman], request: HttpRequest) -> HttpResponse:
         "batch_changelist_url": _url(site, "jobman_jobbatch_changelist"),
         "schedules": _schedules(site, figures),
         "schedule_changelist_url": _url(site, "jobman_jobschedule_changelist"),
+        "queue_switch_url": queue_switch_url,
     }
     request.current_app = site.name
     return TemplateResponse(request, "jobman/dashboard.html", context)
