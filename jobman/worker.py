@@ -32,6 +32,7 @@ from rq.worker import BaseWorker, WorkerStatus
 
 from jobman import attempt as attempts
 from jobman import bounds, conf, queues, reaper, runner, schedules, stops
+from jobman.lean import LeanBookkeepingMixin
 from jobman.limits import Limits
 from jobman.models import Jobman, JobStatus
 from jobman.pauses import PausableQueue
@@ -243,6 +244,9 @@ class JobmanWorkerMixin:
 
     def register_death(self) -> None:
         self._stopped.set()
+        if self._outcome is not None:  # a worker run in a process that goes on
+            self._outcome.close()
+            self._outcome = None
         super().register_death()  # type: ignore[misc]
         reaper.mark_gone(self.connection, self.name)
 
@@ -451,11 +455,11 @@ class JobmanWorkerMixin:
         self.set_state(WorkerStatus.IDLE)  # type: ignore[attr-defined]
 
 
-class JobmanWorker(JobmanWorkerMixin, Worker):
+class JobmanWorker(LeanBookkeepingMixin, JobmanWorkerMixin, Worker):
     """RQ's forking worker: each job runs in a fresh work-horse process."""
 
 
-class JobmanSimpleWorker(JobmanWorkerMixin, SimpleWorker):
+class JobmanSimpleWorker(LeanBookkeepingMixin, JobmanWorkerMixin, SimpleWorker):
     """Runs each job in the worker process itself: faster, with no isolation between jobs."""
 
 
