@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--sections",
         default=",".join(DEFAULT_SECTIONS),
         help=f"comma-separated subset of: {', '.join(SECTIONS)} "
-        f"(default: all but profile, which --profile-dir adds)",
+        f"(default: all but scaling, and profile, which --profile-dir adds)",
     )
     parser.add_argument(
         "--redis-url",

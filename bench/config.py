@@ -27,6 +27,8 @@ class Config:
     fork_jobs: int = count(250, quick=15)
     simple_jobs: int = count(500, quick=60)
     pool_jobs: int = count(250, quick=20)
+    scaling_jobs: int = count(1200, quick=40)
+    scaling_processes: list[int] = field(default_factory=lambda: [1, 2, 4])
     # Always-failing jobs: which worker classes, and jobs drained per run.
     failing_classes: list[str] = field(
         default_factory=lambda: ["fork", "simple"], metadata={"quick": ["simple"]}

@@ -76,6 +76,8 @@ def throughput_rows(db: dict[str, Any]) -> list[list[str]]:
     add("worker, forking `Worker`", workers.get("fork"), 0.85)
     add("worker, `SimpleWorker`", workers.get("simple"), 0.85)
     add("pool of 2 forking workers", workers.get("pool2"), 0.85)
+    for processes, entry in db.get("scaling", {}).items():
+        add(f"{processes} `SimpleWorker` process(es) at once", entry, None)
     failing = db.get("failing", {})
     add("always failing (tries=1), forking `Worker`", failing.get("fork"), None)
     add("always failing (tries=1), `SimpleWorker`", failing.get("simple"), None)

@@ -20,7 +20,7 @@ from bench.sections.peers import section_peers
 from bench.sections.profiles import section_profile
 from bench.sections.reconnect import section_reconnect
 from bench.sections.whatif import section_whatif
-from bench.sections.workers import section_failing, section_workers
+from bench.sections.workers import section_failing, section_scaling, section_workers
 
 Section = Callable[[Services, Config, Path], dict[str, Any]]
 
@@ -28,6 +28,7 @@ SECTIONS: dict[str, Section] = {
     "reconnect": section_reconnect,
     "dispatch": section_dispatch,
     "workers": section_workers,
+    "scaling": section_scaling,
     "failing": section_failing,
     "whatif": section_whatif,
     "counts": section_counts,
@@ -36,5 +37,5 @@ SECTIONS: dict[str, Section] = {
     "peers": section_peers,
     "profile": section_profile,
 }
-# What runs without --sections: everything but the py-spy profiles.
-DEFAULT_SECTIONS = [name for name in SECTIONS if name != "profile"]
+# What runs without --sections: everything but the py-spy profiles and the scaling curve.
+DEFAULT_SECTIONS = [name for name in SECTIONS if name not in ("profile", "scaling")]

@@ -1,5 +1,6 @@
-"""Sections ``workers`` and ``failing``: jobs per second drained by burst workers, bare RQ
-against jobman, of no-op jobs and of always-failing ones."""
+"""Sections ``workers``, ``scaling`` and ``failing``: jobs per second drained by burst
+workers, bare RQ against jobman, of no-op jobs (by one worker, by a pool, by 1, 2 and 4
+SimpleWorkers) and of always-failing ones."""
 
 from __future__ import annotations
 
@@ -28,6 +29,24 @@ def section_workers(services: Services, config: Config, workdir: Path) -> dict[s
                 lambda system, run=run, jobs=jobs: throughput(
                     services, system, run, jobs, workdir, config
                 ),
+            ),
+            "jobs": jobs,
+        }
+    return result
+
+
+def section_scaling(services: Services, config: Config, workdir: Path) -> dict[str, Any]:
+    """The same no-op jobs drained by 1, 2 and 4 SimpleWorker processes: how each system's
+    rate grows with workers on one machine (its two cores shared with the database)."""
+    result = {}
+    jobs = config.scaling_jobs
+    for processes in config.scaling_processes:
+        run = Run("simple", processes=processes)
+        log(f"scaling: {processes} SimpleWorker(s)")
+        result[str(processes)] = {
+            **alternate(
+                config.rounds,
+                lambda system, run=run: throughput(services, system, run, jobs, workdir, config),
             ),
             "jobs": jobs,
         }
