@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.management.base import CommandParser
@@ -18,21 +19,21 @@ class Command(JobmanCommand):
         "queue, and dispatch goes on. jobman_resume starts them again."
     )
     examples = ("manage.py jobman_pause low", "manage.py jobman_pause low default")
+    # What jobman_resume changes: the switch, what it says, and of which queues.
+    switch: Callable[[Iterable[str]], operations.NamedResult[str]] = staticmethod(
+        operations.pause_queues
+    )
+    verb, not_done, after = "Paused", "Not paused", "no worker takes its jobs now"
+    names_help = "Queues of RQ_QUEUES to pause."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        arguments.ids(
-            parser,
-            "names",
-            "Queues of RQ_QUEUES to pause.",
-            type=arguments.queue_name,
-            metavar="QUEUE",
-        )
+        arguments.ids(parser, "names", self.names_help, type=arguments.queue_name, metavar="QUEUE")
 
     def handle(self, *args: Any, names: list[str], verbosity: int, **options: Any) -> None:
-        result = operations.pause_queues(names)
+        result = self.switch(names)
         self.tell(
             verbosity,
-            f"Paused {plural(len(result.done), 'queue')}.",
-            (f"Paused queue {name}: no worker takes its jobs now." for name in result.done),
+            f"{self.verb} {plural(len(result.done), 'queue')}.",
+            (f"{self.verb} queue {name}: {self.after}." for name in result.done),
         )
-        self.finish(result, lambda item: f"Not paused: {item.reason}.")
+        self.finish(result, lambda item: f"{self.not_done}: {item.reason}.")
