@@ -4,7 +4,7 @@ job than RQ's own worker, and RQ still knowing all it knew."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
 @pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts what this process sends Redis: one send is one round trip (a pipeline is one)."""
     sent = [0]
     send = redis.connection.AbstractConnection.send_packed_command
@@ -36,7 +36,7 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         return send(connection, command, check_health)
 
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
-    yield sent
+    return sent
 
 
 def per_job(run: Callable[[int], None], sent: list[int], jobs: int = 10) -> float:

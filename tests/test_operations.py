@@ -656,6 +656,48 @@ def test_prune__dry_run_counts_and_deletes_nothing() -> None:
     assert FailedJob.objects.count() == 2
 
 
+def make_batches() -> dict[str, JobBatch]:
+    """Batches old and new, finished, cancelled and running, with and without jobs."""
+    old = timezone.now() - OLD
+
+    def batch(name: str, **fields: Any) -> JobBatch:
+        return JobBatch.objects.create(name=name, created_at=old, **fields)
+
+    found = {
+        "old finished, jobs pruned": batch("a", finished_at=old),
+        "old cancelled, jobs pruned": batch("b", cancelled_at=old),
+        "old finished, a recent job": batch("c", finished_at=old),
+        "old finished, an old job": batch("d", finished_at=old),
+        "recently finished": batch("e", finished_at=timezone.now() - timedelta(days=1)),
+        "old, not finished": batch("f"),
+    }
+    make_row(JobStatus.COMPLETED, age=OLD, batch=found["old finished, jobs pruned"])
+    make_row(JobStatus.COMPLETED, age=timedelta(days=1), batch=found["old finished, a recent job"])
+    make_row(JobStatus.QUEUED, age=OLD, batch=found["old finished, an old job"])
+    return found
+
+
+def test_prune__deletes_old_finished_batches_with_no_job_left() -> None:
+    found = make_batches()
+
+    counted = operations.prune(dry_run=True)
+    result = operations.prune(batch_size=1)
+
+    assert counted.batches == result.batches == 2
+    assert set(JobBatch.objects.values_list("name", flat=True)) == {"c", "d", "e", "f"}
+    assert Jobman.objects.filter(batch=found["old finished, a recent job"]).exists()
+
+
+def test_prune__command_says_the_batches_it_deleted() -> None:
+    make_batches()
+    result = run_command("jobman_prune", "--days", "180")
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[-1].startswith(
+        "Deleted 2 finished batches with no job left, finished before "
+    )
+    assert run_command("jobman_prune").out.startswith("No finished jobs created before ")
+
+
 def test_prune__batch_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="batch_size must be 1 or more, found 0"):
         operations.prune(batch_size=0)

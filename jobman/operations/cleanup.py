@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import router, transaction
-from django.db.models import Count
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from jobman.models import FailedJob, Jobman
+from jobman.models import FailedJob, JobBatch, Jobman
 from jobman.operations.results import Result
 from jobman.operations.rows import chunks, unique
 
@@ -29,6 +29,7 @@ class PruneResult:
     jobs: int = 0
     failed_jobs: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
+    batches: int = 0  # job_batches rows: finished before ``before``, with no job left
 
 
 def prune(
@@ -39,7 +40,8 @@ def prune(
     on_batch: Callable[[PruneBatch], None] | None = None,
 ) -> PruneResult:
     """Delete finished rows (completed, failed, cancelled) created more than ``older_than`` ago,
-    with their failed_jobs rows.
+    with their failed_jobs rows; then the job_batches rows that finished (or were
+    cancelled) that long ago and have no job left.
 
     Works in batches: select up to ``batch_size`` ids (locking them), delete by id, commit,
     repeat, so no lock is held long. Rows that are not finished are never touched, even
@@ -56,6 +58,8 @@ def prune(
         result.by_status = {status: n for status, n in counts}
         result.jobs = sum(result.by_status.values())
         result.failed_jobs = FailedJob.objects.filter(jobman__in=prunable).count()
+        staying = Jobman.objects.filter(batch__isnull=False).exclude(pk__in=prunable)
+        result.batches = _old_batches(before).exclude(pk__in=staying.values("batch_id")).count()
         return result
 
     by_status: Counter[str] = Counter()
@@ -79,7 +83,31 @@ def prune(
         if on_batch is not None:
             on_batch(PruneBatch(ids, failed_jobs))
     result.by_status = dict(by_status)
+    result.batches = _prune_batches(before, batch_size, using)
     return result
+
+
+def _old_batches(before: datetime) -> QuerySet[JobBatch]:
+    return JobBatch.objects.filter(Q(finished_at__lt=before) | Q(cancelled_at__lt=before))
+
+
+def _prune_batches(before: datetime, batch_size: int, using: str) -> int:
+    """Delete the batches ``_old_batches`` names that no job row points at any more, a
+    ``batch_size`` at a time; how many."""
+    deleted = 0
+    empty = _old_batches(before).filter(jobs__isnull=True)
+    while True:
+        with transaction.atomic(using=using):
+            ids = list(
+                empty.select_for_update(skip_locked=True, of=("self",))
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                return deleted
+            # A job dispatched into one meanwhile keeps it: the delete asks again.
+            _, counts = JobBatch.objects.filter(pk__in=ids, jobs__isnull=True).delete()
+            deleted += counts.get(JobBatch._meta.label, 0)
 
 
 def forget(failed_job_ids: Iterable[int]) -> Result[int]:

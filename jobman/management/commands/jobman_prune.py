@@ -64,12 +64,17 @@ class Command(JobmanCommand):
             older_than=timedelta(days=days), batch_size=batch_size, dry_run=dry_run, on_batch=report
         )
         created = f"created before {when(result.before)}"
+        verb = "Would delete" if dry_run else "Deleted"
         if not result.jobs:
             self.stdout.write(f"No finished jobs {created}.")
-            return
-        statuses = ", ".join(f"{status} {n}" for status, n in sorted(result.by_status.items()))
-        verb = "Would delete" if dry_run else "Deleted"
-        self.stdout.write(
-            f"{verb} {plural(result.jobs, 'finished job')} {created} ({statuses}) "
-            f"and {plural(result.failed_jobs, 'failed_jobs row')}."
-        )
+        else:
+            statuses = ", ".join(f"{s} {n}" for s, n in sorted(result.by_status.items()))
+            self.stdout.write(
+                f"{verb} {plural(result.jobs, 'finished job')} {created} ({statuses}) "
+                f"and {plural(result.failed_jobs, 'failed_jobs row')}."
+            )
+        if result.batches:
+            self.stdout.write(
+                f"{verb} {plural(result.batches, 'finished batch', 'finished batches')} "
+                f"with no job left, finished before {when(result.before)}."
+            )
