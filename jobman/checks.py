@@ -43,6 +43,8 @@ def check_jobman(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         )
         if isinstance(job_class.queue, str):
             used.setdefault(job_class.queue, f"{name}.queue")
+    for queue in conf.get("WAIT_ALERTS"):
+        used.setdefault(queue, "settings.JOBMAN['WAIT_ALERTS']")
     errors.extend(
         Error(problem, id="jobman.E030")
         for schedule in schedules.configured()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,6 +52,11 @@ DEFAULTS: dict[str, Any] = {
     # Seconds after its slot a run may still be fired on time; a slot later than that
     # without a run is a missed run (fired or not as its schedule's ``catch_up`` says).
     "SCHEDULE_GRACE": 60,
+    # Queue name -> seconds: past it, a queue's oldest waiting job sets off an alert
+    # (signals.queue_wait_exceeded, and queue_wait_cleared once it clears).
+    "WAIT_ALERTS": {},
+    # Also mail the alerts to settings.ADMINS.
+    "ALERT_ADMINS": False,
 }
 
 
@@ -129,7 +135,25 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: bounds.is_whole(v, 1, bounds.MAX_WAIT),
         f"seconds, an int from 1 to {bounds.MAX_WAIT:,}",
     ),
+    "WAIT_ALERTS": (
+        lambda v: (
+            isinstance(v, dict)
+            and all(isinstance(k, str) and k and _seconds(limit) for k, limit in v.items())
+        ),
+        f"a dict of queue names to seconds, each a number from 1 to {bounds.MAX_WAIT:,}",
+    ),
+    "ALERT_ADMINS": (lambda v: isinstance(v, bool), "True or False"),
 }
+
+
+def _seconds(value: Any) -> bool:
+    """A finite number of seconds from 1 to a year; ``True`` is not one."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 1 <= value <= bounds.MAX_WAIT
+    )
 
 
 def user_settings() -> Any:

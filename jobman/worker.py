@@ -30,8 +30,8 @@ from rq.serializers import JSONSerializer
 from rq.utils import now
 from rq.worker import BaseWorker, WorkerStatus
 
+from jobman import alerts, bounds, conf, queues, reaper, runner, schedules, stops
 from jobman import attempt as attempts
-from jobman import bounds, conf, queues, reaper, runner, schedules, stops
 from jobman.lean import LeanBookkeepingMixin
 from jobman.limits import Limits
 from jobman.models import Jobman, JobStatus
@@ -182,6 +182,7 @@ class JobmanWorkerMixin:
             reaper.mark_alive(own_pipeline, self.name, ttl)
             own_pipeline.execute()
         self._reap_now_and_then()
+        self._alert_now_and_then()
         if self._state == WorkerStatus.IDLE:  # type: ignore[attr-defined]
             self._stop_at_a_limit(memory=False)
 
@@ -223,6 +224,24 @@ class JobmanWorkerMixin:
             logger.exception("jobman: reaping lost jobs failed; trying again in %s s", interval)
         finally:
             keep_usable_connections()
+
+    def _alert_now_and_then(self) -> None:
+        """Look at the queues' waits every LOOK_EVERY seconds, one worker of the fleet at a
+        time (the others' looks would find nothing new)."""
+        if self._is_horse or not conf.get("WAIT_ALERTS"):
+            return
+        if time.monotonic() - self._last_alert_look < alerts.LOOK_EVERY:
+            return
+        self._last_alert_look = time.monotonic()
+        try:
+            if self.connection.set(
+                "jobman:alerts", self.name, nx=True, px=int(alerts.LOOK_EVERY * 900)
+            ):
+                alerts.look()
+        except Exception:
+            logger.exception("jobman: looking at the queues' waits failed; trying again")
+
+    _last_alert_look = 0.0
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[misc]

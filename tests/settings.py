@@ -70,6 +70,24 @@ JOBMAN: dict[str, object] = {
     **json.loads(os.environ.get("JOBMAN_TEST_JOBMAN", "{}")),
 }
 
+# Mail to ADMINS (jobman's alerts): kept in memory by the test runner; a worker process
+# started by a test writes it to files in JOBMAN_TEST_MAIL_DIR, for the test to read.
+# (Django 6.0 takes plain addresses, and gives up the (name, address) pairs of before.)
+ADMINS = ["ops@example.com"] if django.VERSION >= (6, 0) else [("Operators", "ops@example.com")]
+MAIL_DIR = os.environ.get("JOBMAN_TEST_MAIL_DIR")
+if django.VERSION >= (6, 1):  # which names its mailers, each with its options
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": MAIL_DIR},
+        }
+        if MAIL_DIR
+        else {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+    }
+elif MAIL_DIR:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = MAIL_DIR
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
