@@ -1,5 +1,5 @@
-"""A running job's progress (per cent and a note), and the history of its attempts that
-did not complete."""
+"""A running job's progress (per cent and a note), the history of its attempts that did
+not complete, and pausing queues as a permission of its own."""
 
 from __future__ import annotations
 
@@ -23,5 +23,17 @@ class Migration(migrations.Migration):
             models.JSONField(
                 blank=True, default=list, help_text="Every attempt that did not complete."
             ),
+        ),
+        migrations.AlterModelOptions(
+            name="jobman",
+            options={
+                "permissions": [
+                    ("retry_jobman", "Can retry failed jobs"),
+                    ("requeue_jobman", "Can requeue pending jobs"),
+                    ("cancel_jobman", "Can cancel waiting jobs"),
+                    ("pause_queues", "Can pause and resume queues"),
+                ],
+                "verbose_name": "job",
+            },
         ),
     ]
