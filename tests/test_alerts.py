@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
 def watching(**jobman: Any) -> Any:
-    return override_settings(JOBMAN={**settings.JOBMAN, **jobman})
+    return override_settings(JOBMAN={**settings.JOBMAN, **jobman}, ADMINS=settings.TEST_ADMINS)
 
 
 @pytest.fixture
