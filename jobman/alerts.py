@@ -14,9 +14,6 @@ import logging
 from dataclasses import dataclass
 
 from django.core.mail import mail_admins
-from django.utils import timezone
-from rq.job import Job as RQJob
-from rq.serializers import JSONSerializer
 
 from jobman import conf, queues, signals
 
@@ -42,15 +39,7 @@ def oldest_wait(name: str) -> float | None:
     if oldest is None:
         return None
     job_id = oldest.decode() if isinstance(oldest, bytes) else str(oldest)
-    try:
-        enqueued_at = RQJob.fetch(
-            job_id, connection=queue.connection, serializer=JSONSerializer
-        ).enqueued_at
-    except Exception:
-        return None
-    if enqueued_at is None:
-        return None
-    return max((timezone.now() - enqueued_at).total_seconds(), 0.0)
+    return queues.seconds_waiting(queue.connection, job_id)
 
 
 def look() -> list[Alert]:

@@ -316,3 +316,17 @@ def put_back(rows: Sequence[Jobman]) -> None:
     for row in rows:
         if row.status == JobStatus.QUEUED and not row.attempts:
             row.status, row.pushed_at = JobStatus.PENDING, None
+
+
+def seconds_waiting(connection: Redis, job_id: str) -> float | None:
+    """Seconds since RQ job ``job_id`` was enqueued; None when it is gone, or written by
+    hand and unreadable."""
+    try:
+        enqueued_at = RQJob.fetch(
+            job_id, connection=connection, serializer=JSONSerializer
+        ).enqueued_at
+    except Exception:
+        return None
+    if enqueued_at is None:
+        return None
+    return max((timezone.now() - enqueued_at).total_seconds(), 0.0)

@@ -16,8 +16,6 @@ from django.utils import timezone
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
-from rq.job import Job as RQJob
-from rq.serializers import JSONSerializer
 
 from jobman import pauses, queues, schedules
 from jobman.models import FailedJob, Jobman, JobSchedule, JobStatus
@@ -124,13 +122,7 @@ def _redis_queue_status(name: str, connection: Redis) -> tuple[int, int, float |
     oldest_wait = None
     if oldest_id is not None:
         job_id = oldest_id.decode() if isinstance(oldest_id, bytes) else str(oldest_id)
-        try:
-            job = RQJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
-            enqueued_at = job.enqueued_at
-        except Exception:  # gone, or written by hand and unreadable: its wait is unknown
-            enqueued_at = None
-        if enqueued_at is not None:
-            oldest_wait = max((timezone.now() - enqueued_at).total_seconds(), 0.0)
+        oldest_wait = queues.seconds_waiting(connection, job_id)
     return int(waiting), int(scheduled), oldest_wait, bool(paused)
 
 
